@@ -1,0 +1,1 @@
+"""HTTP only: routing, auth, rate limiting, request/response shapes and the error envelope."""

@@ -1,0 +1,64 @@
+"""What a running API holds: settings, database, cipher, rate limiter, and the auth cache."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from integrator.api.ratelimit import RateLimiter
+from integrator.config import Settings
+from integrator.store.accounts import Principal
+from integrator.store.crypto import Cipher
+
+
+@dataclass
+class AuthCache:
+    """Token hash → principal for a few seconds, so a busy client costs one lookup per window.
+
+    A revoked token stops working in this process at once (``forget``) and in other API
+    processes within ``ttl`` seconds (``INTEGRATOR_AUTH_CACHE_SECONDS``; 0 turns caching off).
+    """
+
+    ttl: float
+    _entries: dict[str, tuple[Principal, float]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def get(self, token_hash: str) -> Principal | None:
+        entry = self._entries.get(token_hash)
+        if entry is None or entry[1] < time.monotonic():
+            return None
+        return entry[0]
+
+    def put(self, token_hash: str, principal: Principal) -> None:
+        if self.ttl <= 0:
+            return
+        with self._lock:
+            if len(self._entries) > 10_000:
+                self._entries.clear()
+            self._entries[token_hash] = (principal, time.monotonic() + self.ttl)
+
+    def forget_all(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    cipher: Cipher
+    limiter: RateLimiter
+    auth_cache: AuthCache
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """One database transaction: committed when the block ends, rolled back on any error."""
+        with self.sessions() as session, session.begin():
+            yield session

@@ -1,0 +1,42 @@
+"""Settings, read from ``INTEGRATOR_*`` environment variables.
+
+Every setting is documented in ``docs/configuration.md``; keep the two in step.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_home() -> Path:
+    return Path(os.path.expanduser("~")) / ".integrator"
+
+
+class Settings(BaseSettings):
+    """Process-wide configuration. Build one with ``Settings()`` to read the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="INTEGRATOR_", extra="ignore")
+
+    home: Path = Field(default_factory=_default_home)
+    database_url: str | None = None
+    secret_key: str | None = None
+    bootstrap_token: str | None = None
+    redis_url: str | None = None
+    rate_limit_bucket: int = Field(default=100, ge=1)
+    rate_limit_per_second: float = Field(default=30.0, gt=0)
+    max_body_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
+    max_list_limit: int = Field(default=1000, ge=1)
+    auth_cache_seconds: float = Field(default=2.0, ge=0)
+    log_level: str = "info"
+
+    @cached_property
+    def effective_database_url(self) -> str:
+        """The database URL: ``INTEGRATOR_DATABASE_URL`` or SQLite under ``INTEGRATOR_HOME``."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.home / 'integrator.db'}"

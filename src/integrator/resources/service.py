@@ -1,0 +1,343 @@
+"""Create, read, replace, patch and delete resources: validation, references, secrets, connector
+ownership and the audit trail, in one transaction per call (nothing is half-written)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+import jsonpatch
+import orjson
+from sqlalchemy.orm import Session
+
+from integrator.errors import BadRequest, ErrorItem, Forbidden, NotFound, ValidationFailed
+from integrator.ids import new_api_identifier, new_object_id
+from integrator.resources.base import (
+    REGISTRY,
+    SERVER_FIELDS,
+    JSONDict,
+    ResourceType,
+    check_json_storable,
+)
+from integrator.resources.base import validate_document as validate
+from integrator.resources.references import find_references
+from integrator.store import repository as repo
+from integrator.store import secrets
+from integrator.store.accounts import Principal
+from integrator.store.crypto import Cipher
+from integrator.store.models import AuditEvent, Resource, utcnow
+
+
+def iso(moment: datetime) -> str:
+    """integrator.io's timestamp format: ``2015-05-02T05:13:43.736Z``."""
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def resource_type(name: str) -> ResourceType:
+    """The registered type called ``name`` (``exports``); an unknown type is a 400."""
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise BadRequest(
+            "invalid_resource_type", f"Unknown resource type '{name}'.", "resourceType"
+        ) from None
+
+
+def singular(type_name: str) -> str:
+    """``exports`` → ``export``: how integrator.io names a type in audit records."""
+    return type_name[:-1] if type_name.endswith("s") else type_name
+
+
+def _copy(doc: Any) -> Any:
+    return orjson.loads(orjson.dumps(doc))
+
+
+def _aad(resource: Resource) -> str:
+    return f"{resource.account_id}:{resource.type}:{resource.id}"
+
+
+def diff(old: Any, new: Any, prefix: str = "") -> Iterator[JSONDict]:
+    """Field changes between two stored documents; sealed secrets are reported masked."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        for key in list(old) + [k for k in new if k not in old]:
+            yield from diff(old.get(key), new.get(key), f"{prefix}{key}.")
+        return
+    if old == new:
+        return
+    path = prefix.rstrip(".")
+    if path.endswith(secrets.SUFFIX):
+        path = path[: -len(secrets.SUFFIX)]
+        old = secrets.MASK if old is not None else None
+        new = secrets.MASK if new is not None else None
+    yield {"fieldPath": path, "oldValue": old, "newValue": new}
+
+
+class ResourceService:
+    """All resource operations of one caller, within one database session."""
+
+    def __init__(self, session: Session, cipher: Cipher, principal: Principal) -> None:
+        self.session = session
+        self.cipher = cipher
+        self.principal = principal
+
+    # --- reading ------------------------------------------------------------------------------
+
+    def view(self, rtype: ResourceType, resource: Resource) -> JSONDict:
+        """The document as the API returns it: server fields added, secrets masked."""
+        body = secrets.mask(_copy(resource.doc), rtype.secret_paths)
+        out: JSONDict = {"_id": resource.id, **body}
+        if resource.api_identifier:
+            out["apiIdentifier"] = resource.api_identifier
+        out["createdAt"] = iso(resource.created_at)
+        out["lastModified"] = iso(resource.last_modified)
+        return out
+
+    def load(self, rtype: ResourceType, id_: str) -> Resource:
+        resource = repo.get_resource(self.session, self.principal.account_id, rtype.name, id_)
+        if resource is None:
+            raise NotFound(f"No {singular(rtype.name)} with _id '{id_}'.")
+        return resource
+
+    def get(self, rtype: ResourceType, id_: str) -> JSONDict:
+        return self.view(rtype, self.load(rtype, id_))
+
+    def list(
+        self, rtype: ResourceType, filters: dict[str, str], skip: int, limit: int
+    ) -> list[JSONDict]:
+        rows = repo.list_resources(
+            self.session, self.principal.account_id, rtype.name, filters, skip, limit
+        )
+        return [self.view(rtype, row) for row in rows]
+
+    def unsealed(self, rtype: ResourceType, id_: str) -> JSONDict:
+        """The stored document with secrets in clear: for adaptors, never for responses."""
+        resource = self.load(rtype, id_)
+        return secrets.unseal(_copy(resource.doc), rtype.secret_paths, self.cipher, _aad(resource))
+
+    # --- writing ------------------------------------------------------------------------------
+
+    def create(self, rtype: ResourceType, payload: Any) -> JSONDict:
+        doc = validate(rtype, payload)
+        self._apply_connector_rule_on_create(doc)
+        now = utcnow()
+        resource = Resource(
+            id=new_object_id(),
+            account_id=self.principal.account_id,
+            type=rtype.name,
+            created_at=now,
+            last_modified=now,
+        )
+        if rtype.api_identifier_prefix:
+            resource.api_identifier = self._new_api_identifier(rtype.api_identifier_prefix)
+        self._store(rtype, resource, doc, previous=None)
+        self.session.add(resource)
+        self.session.flush()
+        self._save_references(resource, doc)
+        self._audit(resource, "create", {}, resource.doc)
+        return self.view(rtype, resource)
+
+    def replace(self, rtype: ResourceType, id_: str, payload: Any) -> JSONDict:
+        resource = self.load(rtype, id_)
+        self._check_connector_may_change(resource)
+        sent_identifier = payload.get("apiIdentifier") if isinstance(payload, dict) else None
+        if sent_identifier is not None and sent_identifier != resource.api_identifier:
+            raise ValidationFailed.one(
+                "immutable_field", "apiIdentifier cannot be changed.", "apiIdentifier"
+            )
+        doc = validate(rtype, payload)
+        self._check_connector_tag_kept(resource, doc)
+        old = resource.doc
+        self._store(rtype, resource, doc, previous=old)
+        resource.last_modified = utcnow()
+        self._save_references(resource, doc)
+        self._audit(resource, "update", old, resource.doc)
+        return self.view(rtype, resource)
+
+    def patch(self, rtype: ResourceType, id_: str, operations: Any) -> JSONDict:
+        """Apply an RFC 6902 JSON Patch to the document as the API shows it, then replace."""
+        current = self.get(rtype, id_)
+        touched = self._patched_fields(operations)
+        forbidden = sorted(touched & set(SERVER_FIELDS) - {"apiIdentifier"})
+        if rtype.patchable is not None:
+            forbidden += sorted(touched - rtype.patchable - set(forbidden))
+        if forbidden:
+            raise ValidationFailed(
+                [ErrorItem("invalid_patch", f"'{f}' cannot be patched.", f) for f in forbidden]
+            )
+        try:
+            patched = jsonpatch.apply_patch(current, operations)
+        except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException) as exc:
+            raise ValidationFailed.one("invalid_patch", str(exc)) from None
+        except (TypeError, KeyError, IndexError, ValueError) as exc:
+            raise ValidationFailed.one("invalid_patch", f"Invalid JSON Patch: {exc}") from None
+        return self.replace(rtype, id_, patched)
+
+    def delete(self, rtype: ResourceType, id_: str) -> None:
+        resource = self.load(rtype, id_)
+        self._check_connector_may_change(resource)
+        users = repo.dependants(self.session, self.principal.account_id, id_)
+        if users:
+            raise ValidationFailed(
+                [
+                    ErrorItem(
+                        "resource_in_use",
+                        f"{singular(rtype.name).capitalize()} '{id_}' is used by "
+                        f"{singular(user.type)} '{user.name or user.id}' ({user.id}) "
+                        f"at {path}.",
+                        path,
+                    )
+                    for user, path in users
+                ]
+            )
+        repo.delete_state(self.session, self.principal.account_id, rtype.name, id_)
+        self._audit(resource, "delete", resource.doc, {})
+        self.session.delete(resource)
+
+    # --- extras: /exports/{id}/distributed ----------------------------------------------------
+
+    def get_extra(self, rtype: ResourceType, id_: str, kind: str) -> JSONDict:
+        resource = self.load(rtype, id_)
+        extra = repo.get_extra(self.session, resource.id, kind)
+        if extra is None:
+            raise NotFound(f"No {kind} component for {singular(rtype.name)} '{id_}'.")
+        return {"_id": resource.id, **extra.doc, "lastModified": iso(extra.last_modified)}
+
+    def put_extra(self, rtype: ResourceType, id_: str, kind: str, payload: Any) -> JSONDict:
+        resource = self.load(rtype, id_)
+        self._check_connector_may_change(resource)
+        if not isinstance(payload, dict):
+            raise ValidationFailed.one("invalid_field", "The body must be a JSON object.")
+        doc = {k: v for k, v in payload.items() if k not in SERVER_FIELDS and v is not None}
+        check_json_storable(doc)
+        old_extra = repo.get_extra(self.session, resource.id, kind)
+        old = {kind: old_extra.doc} if old_extra else {}
+        extra = repo.put_extra(self.session, resource, kind, doc, utcnow())
+        self._audit(resource, "update", old, {kind: doc})
+        return {"_id": resource.id, **extra.doc, "lastModified": iso(extra.last_modified)}
+
+    # --- dependencies -------------------------------------------------------------------------
+
+    def dependencies(self, rtype: ResourceType, id_: str) -> JSONDict:
+        """What the resource uses and what uses it, grouped by type."""
+        resource = self.load(rtype, id_)
+        uses: dict[str, list[JSONDict]] = {}
+        refs = repo.references_of(self.session, resource.id)
+        names = repo.names_of(self.session, resource.account_id, (r.to_id for r in refs))
+        for ref in refs:
+            entry = {"_id": ref.to_id, "name": names.get(ref.to_id), "paths": [ref.path]}
+            self._merge(uses.setdefault(ref.to_type, []), entry)
+        used_by: dict[str, list[JSONDict]] = {}
+        for user, path in repo.dependants(self.session, resource.account_id, resource.id):
+            entry = {"_id": user.id, "name": user.name, "paths": [path]}
+            self._merge(used_by.setdefault(user.type, []), entry)
+        return {"uses": uses, "usedBy": used_by}
+
+    @staticmethod
+    def _merge(entries: list[JSONDict], entry: JSONDict) -> None:
+        for existing in entries:
+            if existing["_id"] == entry["_id"]:
+                existing["paths"].extend(entry["paths"])
+                return
+        entries.append(entry)
+
+    # --- internals ----------------------------------------------------------------------------
+
+    def _store(
+        self, rtype: ResourceType, resource: Resource, doc: JSONDict, previous: JSONDict | None
+    ) -> None:
+        self._check_references(doc)
+        resource.doc = secrets.seal(doc, rtype.secret_paths, self.cipher, _aad(resource), previous)
+        name = doc.get("name")
+        resource.name = name if isinstance(name, str) else None
+        connector = doc.get("_connectorId")
+        resource.connector_id = connector if isinstance(connector, str) else None
+
+    def _check_references(self, doc: JSONDict) -> None:
+        refs = list(find_references(doc))
+        found = repo.existing_ids(
+            self.session, self.principal.account_id, ((r.to_type, r.to_id) for r in refs)
+        )
+        missing = [r for r in refs if r.to_id not in found]
+        if missing:
+            raise ValidationFailed(
+                [
+                    ErrorItem(
+                        "invalid_reference",
+                        f"No {singular(r.to_type)} with _id '{r.to_id}' in this account.",
+                        r.path,
+                    )
+                    for r in missing
+                ]
+            )
+
+    def _save_references(self, resource: Resource, doc: JSONDict) -> None:
+        refs = {(r.path, r.to_type, r.to_id) for r in find_references(doc)}
+        repo.replace_references(self.session, resource, sorted(refs))
+
+    def _new_api_identifier(self, prefix: str) -> str:
+        while True:
+            candidate = new_api_identifier(prefix)
+            if not repo.api_identifier_taken(self.session, candidate):
+                return candidate
+
+    def _apply_connector_rule_on_create(self, doc: JSONDict) -> None:
+        own = self.principal.connector_id
+        if own is None:
+            return
+        sent = doc.get("_connectorId")
+        if sent is not None and sent != own:
+            raise Forbidden("A connector token can only tag resources with its own connector.",
+                            "_connectorId")
+        doc["_connectorId"] = own
+
+    def _check_connector_may_change(self, resource: Resource) -> None:
+        """A connector's resources change only by the account owner or that connector's tokens."""
+        own = self.principal.connector_id
+        if own is not None and resource.connector_id != own:
+            raise Forbidden(
+                "This token belongs to a connector and may only change that connector's resources."
+            )
+
+    def _check_connector_tag_kept(self, resource: Resource, doc: JSONDict) -> None:
+        own = self.principal.connector_id
+        if own is not None and doc.get("_connectorId", own) != own:
+            raise Forbidden("A connector token cannot change _connectorId.", "_connectorId")
+        if own is not None:
+            doc["_connectorId"] = own
+
+    @staticmethod
+    def _patched_fields(operations: Any) -> set[str]:
+        if not isinstance(operations, list) or not all(isinstance(o, dict) for o in operations):
+            raise ValidationFailed.one("invalid_patch", "A JSON Patch is an array of operations.")
+        fields = set()
+        for op in operations:
+            for key in ("path", "from"):
+                pointer = op.get(key)
+                if isinstance(pointer, str) and pointer.startswith("/"):
+                    fields.add(pointer[1:].split("/", 1)[0].replace("~1", "/").replace("~0", "~"))
+                elif key == "path":
+                    raise ValidationFailed.one(
+                        "invalid_patch", "Each operation needs a JSON Pointer 'path'.", "path"
+                    )
+        return fields
+
+    def _audit(self, resource: Resource, action: str, old: JSONDict, new: JSONDict) -> None:
+        changes = list(diff(old, new))
+        if action == "update" and not changes:
+            return
+        repo.add_audit(
+            self.session,
+            AuditEvent(
+                id=new_object_id(),
+                account_id=resource.account_id,
+                resource_type=resource.type,
+                resource_id=resource.id,
+                action=action,
+                source="api",
+                by_user_id=self.principal.user_id,
+                by_token_id=self.principal.token_id,
+                time=utcnow(),
+                changes=changes,
+            ),
+        )

@@ -1,0 +1,239 @@
+"""SQL for resources, their references, extras, state and audit. Every query is account-scoped:
+a row of another account is never read, so it can never be returned, changed or detected."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, delete, select
+from sqlalchemy.orm import Session
+
+from integrator.store.models import AuditEvent, Resource, ResourceExtra, ResourceRef, StateEntry
+
+FILTERABLE = re.compile(r"^_?[A-Za-z][A-Za-z0-9_]{0,63}$")
+
+
+def get_resource(session: Session, account_id: str, type_: str, id_: str) -> Resource | None:
+    return session.scalar(
+        select(Resource).where(
+            Resource.id == id_, Resource.account_id == account_id, Resource.type == type_
+        )
+    )
+
+
+def _filter_clause(key: str, value: str) -> ColumnElement[bool]:
+    if key == "name":
+        return Resource.name == value
+    if key == "_id":
+        return Resource.id == value
+    if key == "_connectorId":
+        return Resource.connector_id == value
+    if value in ("true", "false"):
+        return Resource.doc[key].as_boolean() == (value == "true")
+    return Resource.doc[key].as_string() == value
+
+
+def list_resources(
+    session: Session,
+    account_id: str,
+    type_: str,
+    filters: dict[str, str],
+    skip: int,
+    limit: int,
+) -> Sequence[Resource]:
+    """Resources of one type in creation order; ``filters`` are equality on top-level fields."""
+    query = select(Resource).where(Resource.account_id == account_id, Resource.type == type_)
+    for key, value in filters.items():
+        query = query.where(_filter_clause(key, value))
+    return session.scalars(query.order_by(Resource.id).offset(skip).limit(limit)).all()
+
+
+def existing_ids(session: Session, account_id: str, pairs: Iterable[tuple[str, str]]) -> set[str]:
+    """Which of the ``(type, id)`` pairs exist in the account (the ids of those that do)."""
+    wanted = list(pairs)
+    if not wanted:
+        return set()
+    rows = session.execute(
+        select(Resource.id, Resource.type).where(
+            Resource.account_id == account_id, Resource.id.in_({i for _, i in wanted})
+        )
+    ).all()
+    found = {(row.type, row.id) for row in rows}
+    return {i for t, i in wanted if (t, i) in found}
+
+
+def api_identifier_taken(session: Session, api_identifier: str) -> bool:
+    return bool(session.scalar(select(Resource.id).where(Resource.api_identifier == api_identifier)))
+
+
+def replace_references(
+    session: Session, resource: Resource, refs: Iterable[tuple[str, str, str]]
+) -> None:
+    """Store the ``(path, to_type, to_id)`` references a resource makes, replacing old ones."""
+    session.execute(delete(ResourceRef).where(ResourceRef.from_id == resource.id))
+    session.add_all(
+        ResourceRef(
+            from_id=resource.id,
+            path=path,
+            account_id=resource.account_id,
+            from_type=resource.type,
+            to_type=to_type,
+            to_id=to_id,
+        )
+        for path, to_type, to_id in refs
+    )
+
+
+def dependants(session: Session, account_id: str, id_: str) -> list[tuple[Resource, str]]:
+    """Resources that refer to ``id_``, each with the path of the referring field."""
+    rows = session.execute(
+        select(Resource, ResourceRef.path)
+        .join(ResourceRef, ResourceRef.from_id == Resource.id)
+        .where(
+            ResourceRef.account_id == account_id,
+            ResourceRef.to_id == id_,
+            Resource.id != id_,
+        )
+        .order_by(Resource.type, Resource.id, ResourceRef.path)
+    ).all()
+    return [(row[0], row[1]) for row in rows]
+
+
+def references_of(session: Session, id_: str) -> list[ResourceRef]:
+    return list(
+        session.scalars(
+            select(ResourceRef).where(ResourceRef.from_id == id_).order_by(ResourceRef.path)
+        )
+    )
+
+
+def names_of(session: Session, account_id: str, ids: Iterable[str]) -> dict[str, str | None]:
+    wanted = set(ids)
+    if not wanted:
+        return {}
+    rows = session.execute(
+        select(Resource.id, Resource.name).where(
+            Resource.account_id == account_id, Resource.id.in_(wanted)
+        )
+    ).all()
+    return {row.id: row.name for row in rows}
+
+
+# --- extras (sub-documents such as ``distributed``) -------------------------------------------
+
+
+def get_extra(session: Session, resource_id: str, kind: str) -> ResourceExtra | None:
+    return session.get(ResourceExtra, (resource_id, kind))
+
+
+def put_extra(
+    session: Session, resource: Resource, kind: str, doc: dict[str, Any], now: datetime
+) -> ResourceExtra:
+    extra = session.get(ResourceExtra, (resource.id, kind))
+    if extra is None:
+        extra = ResourceExtra(resource_id=resource.id, kind=kind, account_id=resource.account_id)
+        session.add(extra)
+    extra.doc = doc
+    extra.last_modified = now
+    return extra
+
+
+# --- state API -------------------------------------------------------------------------------
+
+
+def state_keys(session: Session, account_id: str, scope_type: str, scope_id: str) -> list[str]:
+    return list(
+        session.scalars(
+            select(StateEntry.key)
+            .where(
+                StateEntry.account_id == account_id,
+                StateEntry.scope_type == scope_type,
+                StateEntry.scope_id == scope_id,
+            )
+            .order_by(StateEntry.key)
+        )
+    )
+
+
+def get_state(
+    session: Session, account_id: str, scope_type: str, scope_id: str, key: str
+) -> StateEntry | None:
+    return session.get(StateEntry, (account_id, scope_type, scope_id, key))
+
+
+def put_state(
+    session: Session,
+    account_id: str,
+    scope_type: str,
+    scope_id: str,
+    key: str,
+    value: Any,
+    now: datetime,
+) -> bool:
+    """Create or replace a state value; True when it was created."""
+    entry = session.get(StateEntry, (account_id, scope_type, scope_id, key))
+    created = entry is None
+    if entry is None:
+        entry = StateEntry(account_id=account_id, scope_type=scope_type, scope_id=scope_id, key=key)
+        session.add(entry)
+    entry.value = value
+    entry.last_modified = now
+    return created
+
+
+def delete_state(
+    session: Session, account_id: str, scope_type: str, scope_id: str, key: str | None = None
+) -> int:
+    """Delete one key, or every key of the scope when ``key`` is None; return how many."""
+    query = delete(StateEntry).where(
+        StateEntry.account_id == account_id,
+        StateEntry.scope_type == scope_type,
+        StateEntry.scope_id == scope_id,
+    )
+    if key is not None:
+        query = query.where(StateEntry.key == key)
+    return int(session.execute(query).rowcount)  # type: ignore[attr-defined]
+
+
+# --- audit -----------------------------------------------------------------------------------
+
+
+def add_audit(session: Session, event: AuditEvent) -> None:
+    session.add(event)
+
+
+def list_audit(
+    session: Session,
+    account_id: str,
+    *,
+    resource_type: str | None = None,
+    resource_id: str | None = None,
+    by_user_id: str | None = None,
+    source: str | None = None,
+    action: str | None = None,
+    time_from: datetime | None = None,
+    time_to: datetime | None = None,
+    skip: int = 0,
+    limit: int = 100,
+) -> Sequence[AuditEvent]:
+    """Audit events of the account, newest first."""
+    query = select(AuditEvent).where(AuditEvent.account_id == account_id)
+    conditions = (
+        (AuditEvent.resource_type, resource_type),
+        (AuditEvent.resource_id, resource_id),
+        (AuditEvent.by_user_id, by_user_id),
+        (AuditEvent.source, source),
+        (AuditEvent.action, action),
+    )
+    for column, value in conditions:
+        if value is not None:
+            query = query.where(column == value)
+    if time_from is not None:
+        query = query.where(AuditEvent.time >= time_from)
+    if time_to is not None:
+        query = query.where(AuditEvent.time <= time_to)
+    query = query.order_by(AuditEvent.time.desc(), AuditEvent.id.desc()).offset(skip).limit(limit)
+    return session.scalars(query).all()
