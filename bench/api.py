@@ -132,9 +132,18 @@ def measure(port: int, path: str, seconds: float) -> float:
     wrk = shutil.which("wrk")
     if wrk:
         out = subprocess.run(
-            [wrk, "-t1", "-c32", f"-d{seconds}s", "-H", f"Authorization: Bearer {TOKEN}",
-             f"http://127.0.0.1:{port}{path}"],
-            capture_output=True, text=True, check=True,
+            [
+                wrk,
+                "-t1",
+                "-c32",
+                f"-d{seconds}s",
+                "-H",
+                f"Authorization: Bearer {TOKEN}",
+                f"http://127.0.0.1:{port}{path}",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout
         if "Non-2xx" in out:
             raise RuntimeError(out)
@@ -165,16 +174,37 @@ def main() -> None:
         ours = start_integrator(workdir / "home", ours_port)
         try:
             wait_until_up(ours_port)
-            connection = request(ours_port, "POST", "/v1/connections", {
-                "name": "Shop", "type": "rest",
-                "rest": {"baseURI": "https://shop.example.com", "mediaType": "json",
-                         "bearerToken": "secret"},
-            })
-            export = request(ours_port, "POST", "/v1/exports", {
-                "name": "Customers", "_connectionId": connection["_id"], "pageSize": 50,
-                "rest": {"relativeURI": "/customers", "method": "GET", "resourcePath": "customers",
-                         "pagingMethod": "nextpageurl", "nextPagePath": "next_page"},
-            })
+            connection = request(
+                ours_port,
+                "POST",
+                "/v1/connections",
+                {
+                    "name": "Shop",
+                    "type": "rest",
+                    "rest": {
+                        "baseURI": "https://shop.example.com",
+                        "mediaType": "json",
+                        "bearerToken": "secret",
+                    },
+                },
+            )
+            export = request(
+                ours_port,
+                "POST",
+                "/v1/exports",
+                {
+                    "name": "Customers",
+                    "_connectionId": connection["_id"],
+                    "pageSize": 50,
+                    "rest": {
+                        "relativeURI": "/customers",
+                        "method": "GET",
+                        "resourcePath": "customers",
+                        "pagingMethod": "nextpageurl",
+                        "nextPagePath": "next_page",
+                    },
+                },
+            )
             path = f"/v1/exports/{export['_id']}"
             conn = http.client.HTTPConnection("127.0.0.1", ours_port)
             conn.request("GET", path, headers={"Authorization": f"Bearer {TOKEN}"})

@@ -89,9 +89,13 @@ def test_serve_prints_a_token_once_and_serves_it(tmp_path: Path) -> None:
         while time.monotonic() < deadline and "startup complete" not in output:
             output += second.stdout.readline()
         assert "API token" not in output
-        assert httpx2.get(
-            f"http://127.0.0.1:{port}/v1/tokenInfo", headers={"Authorization": f"Bearer {token}"}
-        ).status_code == 200
+        assert (
+            httpx2.get(
+                f"http://127.0.0.1:{port}/v1/tokenInfo",
+                headers={"Authorization": f"Bearer {token}"},
+            ).status_code
+            == 200
+        )
     finally:
         second.terminate()
         second.wait(timeout=20)

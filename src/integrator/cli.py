@@ -47,7 +47,9 @@ def serve(
     from integrator.api.app import build_context, create_app
 
     settings = Settings()
-    logging.basicConfig(level=settings.log_level.upper(), format="%(levelname)s %(name)s %(message)s")
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(levelname)s %(name)s %(message)s"
+    )
     context = build_context(settings)
     with context.transaction() as session:
         token = account_store.bootstrap(session, settings.bootstrap_token)

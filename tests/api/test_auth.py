@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from conftest import Api, make_settings, new_account
 from fastapi.testclient import TestClient
 
 from integrator.api.app import build_context, create_app
 from integrator.api.context import AppContext
 from integrator.store import accounts
+
+from conftest import Api, make_settings, new_account
 
 
 def test_token_info_names_the_account(api: Api) -> None:
@@ -23,9 +24,15 @@ def test_token_info_names_the_account(api: Api) -> None:
 )
 def test_every_v1_route_needs_a_valid_bearer_token(client: TestClient, header: str | None) -> None:
     headers = {} if header is None else {"Authorization": header}
-    for method, path in (("GET", "/v1/tokenInfo"), ("GET", "/v1/exports"),
-                         ("POST", "/v1/integrations"), ("GET", "/v1/state/x"),
-                         ("GET", "/v1/widgets"), ("GET", "/v1/audit"), ("POST", "/v1/e12345")):
+    for method, path in (
+        ("GET", "/v1/tokenInfo"),
+        ("GET", "/v1/exports"),
+        ("POST", "/v1/integrations"),
+        ("GET", "/v1/state/x"),
+        ("GET", "/v1/widgets"),
+        ("GET", "/v1/audit"),
+        ("POST", "/v1/e12345"),
+    ):
         response = client.request(method, path, headers=headers, json={})
         assert response.status_code == 401, (method, path)
         assert response.json()["errors"][0]["code"] == "unauthorized"

@@ -63,8 +63,12 @@ def test_absurd_paging_parameters_are_400(api: Api) -> None:
 
 
 def test_unknown_resource_type_is_400(api: Api) -> None:
-    for method, path in (("GET", "/v1/widgets"), ("GET", "/v1/widgets/" + "a" * 24),
-                         ("PUT", "/v1/widgets/" + "a" * 24), ("DELETE", "/v1/widgets/x/state")):
+    for method, path in (
+        ("GET", "/v1/widgets"),
+        ("GET", "/v1/widgets/" + "a" * 24),
+        ("PUT", "/v1/widgets/" + "a" * 24),
+        ("DELETE", "/v1/widgets/x/state"),
+    ):
         response = api.request(method, path, json={})
         assert response.status_code == 400, path
         assert errors(response)[0]["code"] == "invalid_resource_type"
@@ -95,8 +99,11 @@ def test_a_failed_create_leaves_nothing_behind(api: Api) -> None:
 
 
 def test_bad_cron_and_timezone_are_422(api: Api) -> None:
-    for field, value in (("schedule", "* * * * *"), ("schedule", "? 99 * * * *"),
-                         ("timezone", "Mars/Olympus")):
+    for field, value in (
+        ("schedule", "* * * * *"),
+        ("schedule", "? 99 * * * *"),
+        ("timezone", "Mars/Olympus"),
+    ):
         response = api.post("/v1/flows", json={"name": "f", field: value})
         assert response.status_code == 422, value
         assert errors(response)[0]["field"] == field

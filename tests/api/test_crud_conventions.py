@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import re
 
-from conftest import Api, sample_bodies
-
 from integrator.ids import is_object_id
+
+from conftest import Api, sample_bodies
 
 
 def test_create_returns_201_with_server_fields(api: Api) -> None:
@@ -28,7 +28,12 @@ def test_get_returns_what_create_returned(api: Api) -> None:
 def test_client_cannot_set_server_owned_fields(api: Api) -> None:
     created = api.create(
         "integrations",
-        {"name": "x", "_id": "0" * 24, "createdAt": "1999-01-01T00:00:00.000Z", "lastModified": "x"},
+        {
+            "name": "x",
+            "_id": "0" * 24,
+            "createdAt": "1999-01-01T00:00:00.000Z",
+            "lastModified": "x",
+        },
     )
     assert created["_id"] != "0" * 24
     assert created["createdAt"] != "1999-01-01T00:00:00.000Z"
@@ -130,7 +135,9 @@ def test_patch_applies_a_json_patch_and_returns_204(api: Api) -> None:
 def test_patch_rejects_server_fields_and_bad_pointers(api: Api) -> None:
     made = sample_bodies(api)
     flow_id = made["flows"]["_id"]
-    server = api.patch(f"/v1/flows/{flow_id}", json=[{"op": "replace", "path": "/_id", "value": "x"}])
+    server = api.patch(
+        f"/v1/flows/{flow_id}", json=[{"op": "replace", "path": "/_id", "value": "x"}]
+    )
     assert server.status_code == 422
     missing = api.patch(f"/v1/flows/{flow_id}", json=[{"op": "remove", "path": "/nothing"}])
     assert missing.status_code == 422

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from conftest import Api, sample_bodies
 
 from integrator.resources import REGISTRY
+
+from conftest import Api, sample_bodies
 
 TYPES = sorted(REGISTRY)
 
@@ -66,7 +67,11 @@ def test_cannot_reference_another_accounts_resource(
 ) -> None:
     response = other_api.post(
         "/v1/exports",
-        json={"name": "x", "_connectionId": owned["connections"]["_id"], "rest": {"relativeURI": "/"}},
+        json={
+            "name": "x",
+            "_connectionId": owned["connections"]["_id"],
+            "rest": {"relativeURI": "/"},
+        },
     )
     assert response.status_code == 422
     error = response.json()["errors"][0]

@@ -7,13 +7,14 @@ from pathlib import Path
 
 import pytest
 import redis
-from conftest import make_settings, service_unavailable
 from fastapi.testclient import TestClient
 
 from integrator.api.app import build_context, create_app
 from integrator.api.context import AppContext
 from integrator.api.ratelimit import MemoryRateLimiter, RedisRateLimiter, retry_after_seconds
 from integrator.store import accounts
+
+from conftest import make_settings, service_unavailable
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 

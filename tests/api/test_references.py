@@ -61,7 +61,11 @@ def test_dependencies_show_what_a_resource_uses_and_what_uses_it(api: Api) -> No
         {"_id": made["connections"]["_id"], "name": "Shop API", "paths": ["_connectionId"]}
     ]
     assert deps["usedBy"]["flows"] == [
-        {"_id": made["flows"]["_id"], "name": "Customers to shop", "paths": ["pageGenerators.0._exportId"]}
+        {
+            "_id": made["flows"]["_id"],
+            "name": "Customers to shop",
+            "paths": ["pageGenerators.0._exportId"],
+        }
     ]
 
 

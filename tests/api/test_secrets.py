@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 
 import pytest
-from conftest import Api, sample_bodies
 from sqlalchemy import select
 
 from integrator.api.context import AppContext
@@ -15,6 +14,8 @@ from integrator.resources.service import ResourceService
 from integrator.store.accounts import Principal
 from integrator.store.crypto import SecretDecryptError
 from integrator.store.models import Resource
+
+from conftest import Api, sample_bodies
 
 
 def stored_doc(context: AppContext, id_: str) -> dict[str, object]:
@@ -81,7 +82,11 @@ def test_sending_a_new_value_replaces_and_omitting_removes(context: AppContext, 
 def test_mask_without_a_stored_secret_is_rejected(api: Api) -> None:
     response = api.post(
         "/v1/connections",
-        json={"type": "ftp", "name": "f", "ftp": {"hostURI": "ftp.example.com", "password": "******"}},
+        json={
+            "type": "ftp",
+            "name": "f",
+            "ftp": {"hostURI": "ftp.example.com", "password": "******"},
+        },
     )
     assert response.status_code == 422
     assert response.json()["errors"][0]["field"] == "ftp.password"

@@ -7,12 +7,13 @@ import copy
 from typing import Any
 
 import pytest
-from conftest import Api, sample_bodies
 
 from integrator.resources import REGISTRY
 from integrator.resources.references import REFERENCE_FIELDS
 from integrator.store import secrets
 from integrator.store.crypto import Cipher
+
+from conftest import Api, sample_bodies
 
 SERVER_FIELDS = {"_id", "createdAt", "lastModified", "apiIdentifier"}
 # The virtual export/import endpoints on connections (seed 004) run adaptors: they belong to

@@ -49,7 +49,11 @@ def test_audit_records_every_change_with_masked_secrets(api: Api) -> None:
     made = sample_bodies(api)
     connection = made["connections"]
     path = f"/v1/connections/{connection['_id']}"
-    rest = {**connection["rest"], "bearerToken": "rotated-token", "baseURI": "https://b.example.com"}
+    rest = {
+        **connection["rest"],
+        "bearerToken": "rotated-token",
+        "baseURI": "https://b.example.com",
+    }
     api.put(path, json={**connection, "rest": rest})
     records = api.get(f"{path}/audit").json()
     assert [r["action"] for r in records] == ["update", "create"]

@@ -43,14 +43,21 @@ def test_seal_mask_unseal_round_trip_with_wildcards() -> None:
     assert "tok" not in str(sealed) and "p0" not in str(sealed)
     assert set(sealed["lookups"][0]) == {"password_crypt"}
     masked = secrets.mask(
-        {**sealed, "rest": dict(sealed["rest"]), "http": dict(sealed["http"]),
-         "lookups": [dict(x) for x in sealed["lookups"]]},
+        {
+            **sealed,
+            "rest": dict(sealed["rest"]),
+            "http": dict(sealed["http"]),
+            "lookups": [dict(x) for x in sealed["lookups"]],
+        },
         PATHS,
     )
     assert masked["rest"] == {"bearerToken": "******", "baseURI": "https://x"}
     assert masked["http"] == {"encrypted": "******"}
-    assert masked["lookups"] == [{"password": "******"}, {"name": "no secret"},
-                                 {"password": "******"}]
+    assert masked["lookups"] == [
+        {"password": "******"},
+        {"name": "no secret"},
+        {"password": "******"},
+    ]
     assert secrets.unseal(sealed, PATHS, cipher, "aad") == doc
 
 

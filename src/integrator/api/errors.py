@@ -29,7 +29,9 @@ _STATUS_CODES = {
 }
 
 
-def envelope(status: int, items: list[ErrorItem], headers: dict[str, str] | None = None) -> Response:
+def envelope(
+    status: int, items: list[ErrorItem], headers: dict[str, str] | None = None
+) -> Response:
     body = orjson.dumps({"errors": [item.as_dict() for item in items]})
     return Response(body, status_code=status, media_type="application/json", headers=headers)
 

@@ -1,6 +1,7 @@
 """Routes that are not one resource type's CRUD: tokenInfo, the state API and the audit log."""
 
 from datetime import datetime
+from enum import Enum
 from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Query, Request
@@ -10,6 +11,7 @@ from integrator.api.auth import app_context, current_principal
 from integrator.api.resource_routes import json_response
 from integrator.api.schemas import ERRORS, AuditRecord, StateKeys, TokenInfo
 from integrator.errors import BadRequest, NotFound
+from integrator.ids import is_object_id
 from integrator.resources.base import REGISTRY, check_json_storable
 from integrator.resources.service import ResourceService, iso, resource_type, singular
 from integrator.store import repository as repo
@@ -45,8 +47,10 @@ def _scope(request: Request, principal: Principal, type_: str, id_: str) -> tupl
 
 
 def _check_key(key: str) -> None:
-    if not key or len(key) > STATE_KEY_MAX:
-        raise BadRequest("invalid_key", f"State keys are 1-{STATE_KEY_MAX} characters.", "key")
+    if not key or len(key) > STATE_KEY_MAX or "\x00" in key:
+        raise BadRequest(
+            "invalid_key", f"State keys are 1-{STATE_KEY_MAX} characters, without NUL.", "key"
+        )
 
 
 def _state_keys(request: Request, principal: Principal, scope: tuple[str, str]) -> Response:
@@ -55,7 +59,9 @@ def _state_keys(request: Request, principal: Principal, scope: tuple[str, str]) 
     return json_response({"keys": keys})
 
 
-def _state_get(request: Request, principal: Principal, scope: tuple[str, str], key: str) -> Response:
+def _state_get(
+    request: Request, principal: Principal, scope: tuple[str, str], key: str
+) -> Response:
     _check_key(key)
     with app_context(request).sessions() as session:
         entry = repo.get_state(session, principal.account_id, *scope, key)
@@ -91,31 +97,51 @@ _STATE_RESPONSES: dict[int | str, dict[str, Any]] = {200: {"description": "The v
 _GLOBAL = ("", "")
 
 
-@router.get("/state", tags=["state"], summary="Global state keys", response_model=StateKeys,
-            responses=ERRORS)
+@router.get(
+    "/state",
+    tags=["state"],
+    summary="Global state keys",
+    response_model=StateKeys,
+    responses=ERRORS,
+)
 def state_keys(request: Request, principal: Principal = Depends(current_principal)) -> Response:
     return _state_keys(request, principal, _GLOBAL)
 
 
-@router.delete("/state", tags=["state"], summary="Delete every global key", status_code=204,
-               response_model=None, responses=ERRORS)
+@router.delete(
+    "/state",
+    tags=["state"],
+    summary="Delete every global key",
+    status_code=204,
+    response_model=None,
+    responses=ERRORS,
+)
 def state_delete_all(
     request: Request, principal: Principal = Depends(current_principal)
 ) -> Response:
     return _state_delete(request, principal, _GLOBAL, None)
 
 
-@router.get("/state/{key}", tags=["state"], summary="Get a global value", response_model=None,
-            responses=_STATE_RESPONSES)
+@router.get(
+    "/state/{key}",
+    tags=["state"],
+    summary="Get a global value",
+    response_model=None,
+    responses=_STATE_RESPONSES,
+)
 def state_get(
     request: Request, key: str, principal: Principal = Depends(current_principal)
 ) -> Response:
     return _state_get(request, principal, _GLOBAL, key)
 
 
-@router.put("/state/{key}", tags=["state"], summary="Create or replace a global value",
-            response_model=None,
-            responses={201: {"description": "Created"}, **_STATE_RESPONSES})
+@router.put(
+    "/state/{key}",
+    tags=["state"],
+    summary="Create or replace a global value",
+    response_model=None,
+    responses={201: {"description": "Created"}, **_STATE_RESPONSES},
+)
 def state_put(
     request: Request,
     key: str,
@@ -125,8 +151,14 @@ def state_put(
     return _state_put(request, principal, _GLOBAL, key, value)
 
 
-@router.delete("/state/{key}", tags=["state"], summary="Delete a global value", status_code=204,
-               response_model=None, responses=ERRORS)
+@router.delete(
+    "/state/{key}",
+    tags=["state"],
+    summary="Delete a global value",
+    status_code=204,
+    response_model=None,
+    responses=ERRORS,
+)
 def state_delete(
     request: Request, key: str, principal: Principal = Depends(current_principal)
 ) -> Response:
@@ -136,31 +168,53 @@ def state_delete(
 def add_resource_state_routes(router: APIRouter, type_name: str) -> None:
     """``/{type}/{id}/state[/{key}]`` for one resource type (keys invisible to ``/state``)."""
     base = f"/{type_name}/{{id}}/state"
-    tag = ["state"]
+    tag: list[str | Enum] = ["state"]
 
-    @router.get(base, tags=tag, summary=f"State keys of a {singular(type_name)}",
-                response_model=StateKeys, responses=ERRORS)
-    def keys(request: Request, id: str, principal: Principal = Depends(current_principal)) -> Response:
+    @router.get(
+        base,
+        tags=tag,
+        summary=f"State keys of a {singular(type_name)}",
+        response_model=StateKeys,
+        responses=ERRORS,
+    )
+    def keys(
+        request: Request, id: str, principal: Principal = Depends(current_principal)
+    ) -> Response:
         return _state_keys(request, principal, _scope(request, principal, type_name, id))
 
-    @router.delete(base, tags=tag, summary=f"Delete every state key of a {singular(type_name)}",
-                   status_code=204, response_model=None, responses=ERRORS)
+    @router.delete(
+        base,
+        tags=tag,
+        summary=f"Delete every state key of a {singular(type_name)}",
+        status_code=204,
+        response_model=None,
+        responses=ERRORS,
+    )
     def delete_all(
         request: Request, id: str, principal: Principal = Depends(current_principal)
     ) -> Response:
         scope = _scope(request, principal, type_name, id)
         return _state_delete(request, principal, scope, None)
 
-    @router.get(base + "/{key}", tags=tag, summary=f"Get a {singular(type_name)} state value",
-                response_model=None, responses=_STATE_RESPONSES)
+    @router.get(
+        base + "/{key}",
+        tags=tag,
+        summary=f"Get a {singular(type_name)} state value",
+        response_model=None,
+        responses=_STATE_RESPONSES,
+    )
     def get(
         request: Request, id: str, key: str, principal: Principal = Depends(current_principal)
     ) -> Response:
         return _state_get(request, principal, _scope(request, principal, type_name, id), key)
 
-    @router.put(base + "/{key}", tags=tag, summary=f"Set a {singular(type_name)} state value",
-                response_model=None,
-                responses={201: {"description": "Created"}, **_STATE_RESPONSES})
+    @router.put(
+        base + "/{key}",
+        tags=tag,
+        summary=f"Set a {singular(type_name)} state value",
+        response_model=None,
+        responses={201: {"description": "Created"}, **_STATE_RESPONSES},
+    )
     def put(
         request: Request,
         id: str,
@@ -171,8 +225,14 @@ def add_resource_state_routes(router: APIRouter, type_name: str) -> None:
         scope = _scope(request, principal, type_name, id)
         return _state_put(request, principal, scope, key, value)
 
-    @router.delete(base + "/{key}", tags=tag, summary=f"Delete a {singular(type_name)} state value",
-                   status_code=204, response_model=None, responses=ERRORS)
+    @router.delete(
+        base + "/{key}",
+        tags=tag,
+        summary=f"Delete a {singular(type_name)} state value",
+        status_code=204,
+        response_model=None,
+        responses=ERRORS,
+    )
     def delete(
         request: Request, id: str, key: str, principal: Principal = Depends(current_principal)
     ) -> Response:
@@ -212,8 +272,13 @@ _AUDIT_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.get("/audit", tags=["audit"], summary="The account's audit log", response_model=None,
-            responses=_AUDIT_RESPONSES)
+@router.get(
+    "/audit",
+    tags=["audit"],
+    summary="The account's audit log",
+    response_model=None,
+    responses=_AUDIT_RESPONSES,
+)
 def audit(
     request: Request,
     resourceType: str | None = None,
@@ -227,6 +292,14 @@ def audit(
     limit: int = Query(100, ge=1, le=1000),
     principal: Principal = Depends(current_principal),
 ) -> Response:
+    for name, value in (
+        ("_resourceId", _resourceId),
+        ("_byUserId", _byUserId),
+        ("source", source),
+        ("action", action),
+    ):
+        if value is not None and "\x00" in value:
+            raise BadRequest("invalid_query_params", "Values cannot contain NUL.", name)
     with app_context(request).sessions() as session:
         events = repo.list_audit(
             session,
@@ -246,9 +319,13 @@ def audit(
 
 
 def add_resource_audit_route(router: APIRouter, type_name: str) -> None:
-    @router.get(f"/{type_name}/{{id}}/audit", tags=["audit"],
-                summary=f"Audit log of a {singular(type_name)}", response_model=None,
-                responses=_AUDIT_RESPONSES)
+    @router.get(
+        f"/{type_name}/{{id}}/audit",
+        tags=["audit"],
+        summary=f"Audit log of a {singular(type_name)}",
+        response_model=None,
+        responses=_AUDIT_RESPONSES,
+    )
     def resource_audit(
         request: Request,
         id: str,
@@ -258,11 +335,17 @@ def add_resource_audit_route(router: APIRouter, type_name: str) -> None:
     ) -> Response:
         context = app_context(request)
         rtype = resource_type(type_name)
+        if not is_object_id(id):
+            raise NotFound(f"No {singular(type_name)} with _id '{id}'.")
         with context.sessions() as session:
             # A deleted resource's trail stays readable; with no trail, say whether it exists.
             events = repo.list_audit(
-                session, principal.account_id, resource_id=id, resource_type=rtype.name,
-                skip=skip, limit=limit,
+                session,
+                principal.account_id,
+                resource_id=id,
+                resource_type=rtype.name,
+                skip=skip,
+                limit=limit,
             )
             if not events:
                 ResourceService(session, context.cipher, principal).load(rtype, id)
@@ -284,8 +367,9 @@ def add_fallback_routes(router: APIRouter) -> None:
         raise NotFound(f"No export or import with apiIdentifier '{api_identifier}'.")
 
     @router.api_route("/{resource_type}", methods=methods, include_in_schema=False)
-    @router.api_route("/{resource_type}/{rest:path}", methods=[*methods, "POST"],
-                      include_in_schema=False)
+    @router.api_route(
+        "/{resource_type}/{rest:path}", methods=[*methods, "POST"], include_in_schema=False
+    )
     def unknown_type(
         resource_type: str, principal: Principal = Depends(current_principal)
     ) -> Response:

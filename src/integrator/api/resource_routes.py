@@ -4,6 +4,7 @@ No ``from __future__ import annotations`` here: FastAPI reads the body model fro
 annotations, and the routes are made in a loop, one set per type.
 """
 
+from enum import Enum
 from typing import Any
 from urllib.parse import urlencode
 
@@ -22,7 +23,9 @@ from integrator.store.repository import FILTERABLE
 RESERVED_QUERY = {"skip", "limit", "include", "exclude"}
 
 
-def json_response(content: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+def json_response(
+    content: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
     return Response(orjson.dumps(content), status, headers, media_type="application/json")
 
 
@@ -64,6 +67,8 @@ def _list_query(request: Request) -> tuple[dict[str, str], list[str], list[str]]
             continue
         if not FILTERABLE.match(key):
             raise BadRequest("invalid_query_params", f"Cannot filter on '{key}'.", key)
+        if "\x00" in value:
+            raise BadRequest("invalid_query_params", "Values cannot contain NUL.", key)
         filters[key] = value
     return filters, include, exclude
 
@@ -79,7 +84,7 @@ def add_resource_routes(router: APIRouter, rtype: ResourceType) -> None:
     name = rtype.name
     model: type[Document] = rtype.model
     read_model = output_model(rtype)
-    tag = [name]
+    tag: list[str | Enum] = [name]
     one = f"/{name}/{{id}}"
 
     @router.get(
@@ -102,7 +107,7 @@ def add_resource_routes(router: APIRouter, rtype: ResourceType) -> None:
         filters, include, exclude = _list_query(request)
         context = app_context(request)
         with context.transaction() as session:
-            docs = ResourceService(session, context.cipher, principal).list(
+            docs = ResourceService(session, context.cipher, principal).list_page(
                 rtype, filters, skip, limit + 1
             )
         if not docs:
@@ -129,7 +134,9 @@ def add_resource_routes(router: APIRouter, rtype: ResourceType) -> None:
         principal: Principal = Depends(current_principal),
     ) -> Response:
         context = app_context(request)
-        body = payload.model_dump(by_alias=True, exclude_unset=True, mode="json")
+        body = payload.model_dump(  # type: ignore[attr-defined]
+            by_alias=True, exclude_unset=True, mode="json"
+        )
         with context.transaction() as session:
             doc = ResourceService(session, context.cipher, principal).create(rtype, body)
         return json_response(doc, 201)
@@ -163,7 +170,9 @@ def add_resource_routes(router: APIRouter, rtype: ResourceType) -> None:
         principal: Principal = Depends(current_principal),
     ) -> Response:
         context = app_context(request)
-        body = payload.model_dump(by_alias=True, exclude_unset=True, mode="json")
+        body = payload.model_dump(  # type: ignore[attr-defined]
+            by_alias=True, exclude_unset=True, mode="json"
+        )
         with context.transaction() as session:
             doc = ResourceService(session, context.cipher, principal).replace(rtype, id, body)
         return json_response(doc)
@@ -225,14 +234,19 @@ def add_resource_routes(router: APIRouter, rtype: ResourceType) -> None:
 
 def _add_extra_routes(router: APIRouter, rtype: ResourceType, kind: str) -> None:
     path = f"/{rtype.name}/{{id}}/{kind}"
-    tag = [rtype.name]
+    tag: list[str | Enum] = [rtype.name]
     responses: dict[int | str, dict[str, Any]] = {
         200: {"model": ExtraDocument, "description": f"The {kind} component"},
         **ERRORS,
     }
 
-    @router.get(path, tags=tag, summary=f"Get the {kind} component", response_model=None,
-                responses=responses)
+    @router.get(
+        path,
+        tags=tag,
+        summary=f"Get the {kind} component",
+        response_model=None,
+        responses=responses,
+    )
     def get_extra(
         request: Request, id: str, principal: Principal = Depends(current_principal)
     ) -> Response:
@@ -241,8 +255,13 @@ def _add_extra_routes(router: APIRouter, rtype: ResourceType, kind: str) -> None
             doc = ResourceService(session, context.cipher, principal).get_extra(rtype, id, kind)
         return json_response(doc)
 
-    @router.put(path, tags=tag, summary=f"Create or replace the {kind} component",
-                response_model=None, responses=responses)
+    @router.put(
+        path,
+        tags=tag,
+        summary=f"Create or replace the {kind} component",
+        response_model=None,
+        responses=responses,
+    )
     def put_extra(
         request: Request,
         id: str,

@@ -108,7 +108,5 @@ def output_model(resource_type: ResourceType) -> type[Document]:
     }
     if resource_type.api_identifier_prefix:
         extra["apiIdentifier"] = (str, ...)
-    model: type[Document] = create_model(  # type: ignore[call-overload]
-        base.__name__ + "Read", __base__=base, **extra
-    )
-    return model
+    model = create_model(base.__name__ + "Read", __base__=base, **extra)
+    return model  # type: ignore[return-value]

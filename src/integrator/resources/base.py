@@ -89,11 +89,16 @@ def validation_failed_from(exc: Any) -> Any:
 _INT64 = (-(2**63), 2**63 - 1)
 
 
-def _oversized_number(value: Any, prefix: str = "") -> str | None:
+def _unstorable(value: Any, prefix: str = "") -> str | None:
+    """The dotted path (``""`` for the value itself) of the first value no database can store:
+    an integer beyond 64 bits, or a string or key with a NUL character (PostgreSQL refuses
+    those). None when everything is storable."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
         return None if _INT64[0] <= value <= _INT64[1] else prefix.rstrip(".")
+    if isinstance(value, str):
+        return prefix.rstrip(".") if "\x00" in value else None
     if isinstance(value, dict):
         items: Any = value.items()
     elif isinstance(value, list):
@@ -101,28 +106,37 @@ def _oversized_number(value: Any, prefix: str = "") -> str | None:
     else:
         return None
     for key, item in items:
-        found = _oversized_number(item, f"{prefix}{key}.")
+        if isinstance(key, str) and "\x00" in key:
+            return f"{prefix}{key}".replace("\x00", "\\u0000")
+        found = _unstorable(item, f"{prefix}{key}.")
         if found is not None:
             return found
     return None
 
 
 def check_json_storable(value: Any) -> None:
-    """Integers must fit in 64 bits (JavaScript clients lose precision long before that).
+    """Integers must fit in 64 bits and strings must not contain NUL characters.
 
     Raises ``ValidationFailed`` naming the field, instead of failing later in the database.
+    The common case costs one orjson serialisation.
     """
     import orjson
 
     from integrator.errors import ValidationFailed
 
     try:
-        orjson.dumps(value)
+        if b"\\u0000" not in orjson.dumps(value):
+            return
     except TypeError:
-        path = _oversized_number(value)
-        raise ValidationFailed.one(
-            "invalid_field", "Numbers must be integers within 64 bits or finite decimals.", path
-        ) from None
+        pass
+    path = _unstorable(value)
+    if path is None:
+        return
+    raise ValidationFailed.one(
+        "invalid_field",
+        "Numbers must be integers within 64 bits or decimals, and text cannot contain NUL.",
+        path or None,
+    )
 
 
 def validate_document(resource_type: ResourceType, payload: Any) -> JSONDict:

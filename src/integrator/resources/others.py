@@ -102,12 +102,15 @@ class Template(Document):
 
 
 def _check_stack(doc: dict[str, Any]) -> None:
-    """A server stack needs a host URI, either in ``server`` (integrator.io's shape) or at the top."""
+    """A server stack needs a host URI: in ``server`` (integrator.io's shape) or at the top."""
     if doc["type"] != "server":
         return
-    server = doc.get("server") if isinstance(doc.get("server"), dict) else {}
-    field, host = ("server.hostURI", server.get("hostURI")) if "hostURI" in server else (
-        "hostURI", doc.get("hostURI"))
+    server: dict[str, Any] = doc["server"] if isinstance(doc.get("server"), dict) else {}
+    field, host = (
+        ("server.hostURI", server.get("hostURI"))
+        if "hostURI" in server
+        else ("hostURI", doc.get("hostURI"))
+    )
     if not host:
         raise ValidationFailed.one(
             "missing_required_field", "A server stack needs server.hostURI.", "server.hostURI"

@@ -12,7 +12,7 @@ import orjson
 from sqlalchemy.orm import Session
 
 from integrator.errors import BadRequest, ErrorItem, Forbidden, NotFound, ValidationFailed
-from integrator.ids import new_api_identifier, new_object_id
+from integrator.ids import is_object_id, new_api_identifier, new_object_id
 from integrator.resources.base import (
     REGISTRY,
     SERVER_FIELDS,
@@ -94,7 +94,9 @@ class ResourceService:
         return out
 
     def load(self, rtype: ResourceType, id_: str) -> Resource:
-        resource = repo.get_resource(self.session, self.principal.account_id, rtype.name, id_)
+        resource = None
+        if is_object_id(id_):
+            resource = repo.get_resource(self.session, self.principal.account_id, rtype.name, id_)
         if resource is None:
             raise NotFound(f"No {singular(rtype.name)} with _id '{id_}'.")
         return resource
@@ -102,7 +104,7 @@ class ResourceService:
     def get(self, rtype: ResourceType, id_: str) -> JSONDict:
         return self.view(rtype, self.load(rtype, id_))
 
-    def list(
+    def list_page(
         self, rtype: ResourceType, filters: dict[str, str], skip: int, limit: int
     ) -> list[JSONDict]:
         rows = repo.list_resources(
@@ -287,8 +289,9 @@ class ResourceService:
             return
         sent = doc.get("_connectorId")
         if sent is not None and sent != own:
-            raise Forbidden("A connector token can only tag resources with its own connector.",
-                            "_connectorId")
+            raise Forbidden(
+                "A connector token can only tag resources with its own connector.", "_connectorId"
+            )
         doc["_connectorId"] = own
 
     def _check_connector_may_change(self, resource: Resource) -> None:

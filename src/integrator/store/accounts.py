@@ -49,7 +49,9 @@ def find_account(session: Session, name: str) -> Account:
 def create_account(session: Session, name: str, token: str | None = None) -> tuple[Account, str]:
     """Create an account with its first token; return both (the token in clear, once)."""
     if not name or len(name) > 100:
-        raise ValidationFailed.one("invalid_field", "Account name must be 1-100 characters.", "name")
+        raise ValidationFailed.one(
+            "invalid_field", "Account name must be 1-100 characters.", "name"
+        )
     if session.scalar(select(Account.id).where(Account.name == name)):
         raise ValidationFailed.one("duplicate", f"An account named '{name}' exists.", "name")
     account = Account(id=new_object_id(), name=name, created_at=utcnow())

@@ -31,9 +31,12 @@ def _filter_clause(key: str, value: str) -> ColumnElement[bool]:
         return Resource.id == value
     if key == "_connectorId":
         return Resource.connector_id == value
+    field = Resource.doc[key]
     if value in ("true", "false"):
-        return Resource.doc[key].as_boolean() == (value == "true")
-    return Resource.doc[key].as_string() == value
+        clause: ColumnElement[bool] = field.as_boolean() == (value == "true")
+    else:
+        clause = field.as_string() == value
+    return clause
 
 
 def list_resources(
@@ -66,7 +69,9 @@ def existing_ids(session: Session, account_id: str, pairs: Iterable[tuple[str, s
 
 
 def api_identifier_taken(session: Session, api_identifier: str) -> bool:
-    return bool(session.scalar(select(Resource.id).where(Resource.api_identifier == api_identifier)))
+    return bool(
+        session.scalar(select(Resource.id).where(Resource.api_identifier == api_identifier))
+    )
 
 
 def replace_references(
