@@ -136,7 +136,7 @@ def measure(port: int, path: str, seconds: float) -> float:
                 wrk,
                 "-t1",
                 "-c32",
-                f"-d{seconds}s",
+                f"-d{seconds:g}s",
                 "-H",
                 f"Authorization: Bearer {TOKEN}",
                 f"http://127.0.0.1:{port}{path}",
@@ -212,7 +212,7 @@ def main() -> None:
             bare = start_bare(workdir, body, bare_port)
             try:
                 wait_until_up(bare_port)
-                measure(ours_port, path, 1)  # warm up both
+                measure(ours_port, path, 1.0)  # warm up both
                 measure(bare_port, path, 1)
                 ours_rates, bare_rates = [], []
                 for _ in range(args.rounds):

@@ -10,7 +10,7 @@ from starlette.responses import Response
 from integrator import __version__
 from integrator.api.context import AppContext, AuthCache
 from integrator.api.errors import install_error_handlers
-from integrator.api.limits import BodySizeLimit
+from integrator.api.limits import BodySizeLimit, V1Alias
 from integrator.api.platform_routes import (
     add_fallback_routes,
     add_resource_audit_route,
@@ -55,7 +55,8 @@ def build_context(settings: Settings, *, migrate: bool = True) -> AppContext:
 
 
 def api_router() -> APIRouter:
-    router = APIRouter()
+    """Every ``/v1`` route; the unprefixed alias is a path rewrite (``V1Alias``)."""
+    router = APIRouter(prefix="/v1")
     router.include_router(platform_router)
     for rtype in REGISTRY.values():
         add_resource_routes(router, rtype)
@@ -77,14 +78,13 @@ def create_app(context: AppContext) -> FastAPI:
     )
     app.state.context = context
     install_error_handlers(app)
-    router = api_router()
-    app.include_router(router, prefix="/v1")
-    # integrator.io's documents show both /v1/exports and /exports: answer on both.
-    app.include_router(router, include_in_schema=False)
+    app.include_router(api_router())
 
     @app.get("/healthz", include_in_schema=False)
     def healthz() -> Response:
         return Response(b'{"status":"ok"}', media_type="application/json")
 
     app.add_middleware(BodySizeLimit, max_bytes=context.settings.max_body_bytes)
+    # integrator.io's documents show both /v1/exports and /exports: answer on both.
+    app.add_middleware(V1Alias)
     return app

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import TypeVar
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
 
 from integrator.api.ratelimit import RateLimiter
 from integrator.config import Settings
 from integrator.store.accounts import Principal
 from integrator.store.crypto import Cipher
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -56,6 +60,29 @@ class AppContext:
     cipher: Cipher
     limiter: RateLimiter
     auth_cache: AuthCache
+
+    @property
+    def inline_reads(self) -> bool:
+        """SQLite answers a read in microseconds, less than handing it to a worker thread
+        costs; a networked database does not, so its reads go to the thread pool."""
+        return self.engine.dialect.name == "sqlite"
+
+    async def read(self, work: Callable[[Connection], T]) -> T:
+        """Run ``work`` with a read connection, on the event loop or in a worker thread."""
+        if self.inline_reads:
+            with self.reading() as connection:
+                return work(connection)
+        return await run_in_threadpool(self._read_in_thread, work)
+
+    def _read_in_thread(self, work: Callable[[Connection], T]) -> T:
+        with self.reading() as connection:
+            return work(connection)
+
+    @contextmanager
+    def reading(self) -> Iterator[Connection]:
+        """A pooled connection for reads: no ORM session, no transaction bookkeeping."""
+        with self.engine.connect() as connection:
+            yield connection
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:

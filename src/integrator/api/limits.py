@@ -1,4 +1,4 @@
-"""Reject request bodies over ``INTEGRATOR_MAX_BODY_BYTES`` with 413, before they are parsed."""
+"""ASGI middleware that runs before routing: the body size limit and the unprefixed alias."""
 
 from __future__ import annotations
 
@@ -59,3 +59,25 @@ class BodySizeLimit:
     async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
         error = PayloadTooLarge(self.max_bytes)
         await envelope(error.status, error.items)(scope, receive, send)
+
+
+class V1Alias:
+    """Serve ``/exports`` as ``/v1/exports``: integrator.io's documents use both forms.
+
+    Rewriting the path once is cheaper than registering every route twice.
+    """
+
+    UNPREFIXED = ("/v1/", "/docs", "/healthz")
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path: str = scope["path"]
+            if path != "/v1" and not path.startswith(self.UNPREFIXED) and path != "/":
+                scope = {**scope, "path": "/v1" + path}
+                raw = scope.get("raw_path")
+                if raw is not None:
+                    scope["raw_path"] = b"/v1" + raw
+        await self.app(scope, receive, send)

@@ -17,6 +17,9 @@ import redis
 
 
 class RateLimiter(Protocol):
+    #: True when ``take`` does network I/O (the API then calls it from a worker thread).
+    blocking: bool
+
     def take(self, key: str) -> float:
         """Take one token for ``key``; return 0 when granted, else the seconds until one is."""
         ...
@@ -29,6 +32,8 @@ def retry_after_seconds(wait: float) -> int:
 
 class MemoryRateLimiter:
     """Token buckets in this process's memory."""
+
+    blocking = False
 
     def __init__(
         self, capacity: int, per_second: float, clock: Callable[[], float] = time.monotonic
@@ -70,6 +75,8 @@ return tostring(wait)
 
 class RedisRateLimiter:
     """Token buckets in Redis, shared by every API process that points at the same server."""
+
+    blocking = True
 
     def __init__(
         self, url: str, capacity: int, per_second: float, prefix: str = "integrator:ratelimit:"

@@ -98,7 +98,7 @@ def add_resource_routes(router: APIRouter, rtype: ResourceType) -> None:
             **ERRORS,
         },
     )
-    def list_resources(
+    async def list_resources(
         request: Request,
         skip: int = Query(0, ge=0, le=10_000_000),
         limit: int = Query(100, ge=1, le=1000),
@@ -106,10 +106,11 @@ def add_resource_routes(router: APIRouter, rtype: ResourceType) -> None:
     ) -> Response:
         filters, include, exclude = _list_query(request)
         context = app_context(request)
-        with context.transaction() as session:
-            docs = ResourceService(session, context.cipher, principal).list_page(
+        docs = await context.read(
+            lambda db: ResourceService(db, context.cipher, principal).list_json(
                 rtype, filters, skip, limit + 1
             )
+        )
         if not docs:
             return Response(status_code=204)
         headers = {}
@@ -117,8 +118,10 @@ def add_resource_routes(router: APIRouter, rtype: ResourceType) -> None:
             docs = docs[:limit]
             headers["Link"] = _next_link(request, skip, limit)
         if include or exclude:
-            docs = [_project(doc, include, exclude) for doc in docs]
-        return json_response(docs, headers=headers)
+            projected = [_project(orjson.loads(doc), include, exclude) for doc in docs]
+            return json_response(projected, headers=headers)
+        body = b"[" + b",".join(docs) + b"]"
+        return Response(body, 200, headers, media_type="application/json")
 
     @router.post(
         f"/{name}",
@@ -148,13 +151,14 @@ def add_resource_routes(router: APIRouter, rtype: ResourceType) -> None:
         response_model=None,
         responses={200: {"model": read_model, "description": "The resource"}, **ERRORS},
     )
-    def get_resource(
+    async def get_resource(
         request: Request, id: str, principal: Principal = Depends(current_principal)
     ) -> Response:
         context = app_context(request)
-        with context.sessions() as session:
-            doc = ResourceService(session, context.cipher, principal).get(rtype, id)
-        return json_response(doc)
+        body = await context.read(
+            lambda db: ResourceService(db, context.cipher, principal).get_json(rtype, id)
+        )
+        return Response(body, media_type="application/json")
 
     @router.put(
         one,

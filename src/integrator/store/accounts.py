@@ -6,7 +6,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import Connection, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from integrator.errors import NotFound, ValidationFailed
@@ -111,13 +111,14 @@ def list_tokens(session: Session, account: Account) -> list[ApiToken]:
     )
 
 
-def authenticate(session: Session, token: str) -> Principal | None:
+_AUTHENTICATE = select(ApiToken.id, ApiToken.account_id, ApiToken.connector_id).where(
+    ApiToken.token_hash == bindparam("token_hash"), ApiToken.revoked_at.is_(None)
+)
+
+
+def authenticate(db: Session | Connection, token: str) -> Principal | None:
     """The principal for a bearer token, or None when it is unknown or revoked."""
-    row = session.execute(
-        select(ApiToken.id, ApiToken.account_id, ApiToken.connector_id).where(
-            ApiToken.token_hash == hash_token(token), ApiToken.revoked_at.is_(None)
-        )
-    ).first()
+    row = db.execute(_AUTHENTICATE, {"token_hash": hash_token(token)}).first()
     if row is None:
         return None
     return Principal(account_id=row.account_id, token_id=row.id, connector_id=row.connector_id)

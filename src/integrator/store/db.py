@@ -30,8 +30,14 @@ def make_engine(url: str) -> Engine:
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+        # One pooled connection per API worker thread (anyio's default pool is 40 threads):
+        # opening SQLite connections per request costs more than the query.
+        kwargs.update(pool_size=40, max_overflow=10)
         engine = create_engine(url, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
+        with engine.connect() as connection:
+            # WAL is a property of the database file: set it once, not on every connection.
+            connection.exec_driver_sql("PRAGMA journal_mode=WAL")
         return engine
     if url.startswith("postgresql"):
         kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
@@ -40,7 +46,6 @@ def make_engine(url: str) -> Engine:
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")

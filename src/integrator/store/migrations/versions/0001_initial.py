@@ -52,6 +52,7 @@ def upgrade() -> None:
         sa.Column("api_identifier", sa.String(32), unique=True),
         sa.Column("connector_id", sa.String(24)),
         sa.Column("doc", sa.JSON(), nullable=False),
+        sa.Column("view", sa.Text(), nullable=False),
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.Column("last_modified", UTCDateTime(), nullable=False),
     )
