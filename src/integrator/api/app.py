@@ -18,7 +18,7 @@ from integrator.api.platform_routes import (
 )
 from integrator.api.platform_routes import router as platform_router
 from integrator.api.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
-from integrator.api.resource_routes import add_resource_routes
+from integrator.api.resource_routes import add_resource_read_routes, add_resource_routes
 from integrator.config import Settings
 from integrator.resources import REGISTRY
 from integrator.store.crypto import Cipher, load_or_create_key_file
@@ -57,10 +57,12 @@ def build_context(settings: Settings, *, migrate: bool = True) -> AppContext:
 def api_router() -> APIRouter:
     """Every ``/v1`` route; the unprefixed alias is a path rewrite (``V1Alias``)."""
     router = APIRouter(prefix="/v1")
-    router.include_router(platform_router)
+    for rtype in REGISTRY.values():
+        add_resource_read_routes(router, rtype)
     for rtype in REGISTRY.values():
         add_resource_routes(router, rtype)
         add_resource_audit_route(router, rtype.name)
+    router.include_router(platform_router)
     for name in STATE_TYPES:
         add_resource_state_routes(router, name)
     add_fallback_routes(router)

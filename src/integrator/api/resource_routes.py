@@ -79,10 +79,13 @@ def _next_link(request: Request, skip: int, limit: int) -> str:
     return f'<{request.url.replace(query=urlencode(query))}>; rel="next"'
 
 
-def add_resource_routes(router: APIRouter, rtype: ResourceType) -> None:
-    """Register list/create/get/replace/patch/delete (+ extras, dependencies) for ``rtype``."""
+def add_resource_read_routes(router: APIRouter, rtype: ResourceType) -> None:
+    """Register list and get for ``rtype``.
+
+    Registered for every type before any other route: routes are matched in order, and these
+    two carry most of the traffic.
+    """
     name = rtype.name
-    model: type[Document] = rtype.model
     read_model = output_model(rtype)
     tag: list[str | Enum] = [name]
     one = f"/{name}/{{id}}"
@@ -123,6 +126,31 @@ def add_resource_routes(router: APIRouter, rtype: ResourceType) -> None:
         body = b"[" + b",".join(docs) + b"]"
         return Response(body, 200, headers, media_type="application/json")
 
+    @router.get(
+        one,
+        tags=tag,
+        summary=f"Get a {name[:-1]}",
+        response_model=None,
+        responses={200: {"model": read_model, "description": "The resource"}, **ERRORS},
+    )
+    async def get_resource(
+        request: Request, id: str, principal: Principal = Depends(current_principal)
+    ) -> Response:
+        context = app_context(request)
+        body = await context.read(
+            lambda db: ResourceService(db, context.cipher, principal).get_json(rtype, id)
+        )
+        return Response(body, media_type="application/json")
+
+
+def add_resource_routes(router: APIRouter, rtype: ResourceType) -> None:
+    """Register create/replace/patch/delete (+ extras, dependencies) for ``rtype``."""
+    name = rtype.name
+    model: type[Document] = rtype.model
+    read_model = output_model(rtype)
+    tag: list[str | Enum] = [name]
+    one = f"/{name}/{{id}}"
+
     @router.post(
         f"/{name}",
         tags=tag,
@@ -143,22 +171,6 @@ def add_resource_routes(router: APIRouter, rtype: ResourceType) -> None:
         with context.transaction() as session:
             doc = ResourceService(session, context.cipher, principal).create(rtype, body)
         return json_response(doc, 201)
-
-    @router.get(
-        one,
-        tags=tag,
-        summary=f"Get a {name[:-1]}",
-        response_model=None,
-        responses={200: {"model": read_model, "description": "The resource"}, **ERRORS},
-    )
-    async def get_resource(
-        request: Request, id: str, principal: Principal = Depends(current_principal)
-    ) -> Response:
-        context = app_context(request)
-        body = await context.read(
-            lambda db: ResourceService(db, context.cipher, principal).get_json(rtype, id)
-        )
-        return Response(body, media_type="application/json")
 
     @router.put(
         one,
