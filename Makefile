@@ -13,6 +13,8 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	# handlebars.js, the reference the template conformance tests compare against (run by node).
+	npm install --silent --no-save --no-audit --no-fund --prefix $(VENV)/npm handlebars@4.7.8
 	touch $(STAMP)
 
 run: install

@@ -73,6 +73,11 @@ def _list_query(request: Request) -> tuple[dict[str, str], list[str], list[str]]
     return filters, include, exclude
 
 
+def _sent(payload: Document) -> dict[str, Any]:
+    """The fields the client sent, as JSON (defaults are not invented)."""
+    return payload.model_dump(by_alias=True, exclude_unset=True, mode="json")
+
+
 def _next_link(request: Request, skip: int, limit: int) -> str:
     query = dict(request.query_params)
     query.update(skip=str(skip + limit), limit=str(limit))
@@ -165,9 +170,7 @@ def add_resource_routes(router: APIRouter, rtype: ResourceType) -> None:
         principal: Principal = Depends(current_principal),
     ) -> Response:
         context = app_context(request)
-        body = payload.model_dump(  # type: ignore[attr-defined]
-            by_alias=True, exclude_unset=True, mode="json"
-        )
+        body = _sent(payload)
         with context.transaction() as session:
             doc = ResourceService(session, context.cipher, principal).create(rtype, body)
         return json_response(doc, 201)
@@ -186,9 +189,7 @@ def add_resource_routes(router: APIRouter, rtype: ResourceType) -> None:
         principal: Principal = Depends(current_principal),
     ) -> Response:
         context = app_context(request)
-        body = payload.model_dump(  # type: ignore[attr-defined]
-            by_alias=True, exclude_unset=True, mode="json"
-        )
+        body = _sent(payload)
         with context.transaction() as session:
             doc = ResourceService(session, context.cipher, principal).replace(rtype, id, body)
         return json_response(doc)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import jsonpatch
 import orjson
@@ -28,6 +28,8 @@ from integrator.store import secrets
 from integrator.store.accounts import Principal
 from integrator.store.crypto import Cipher
 from integrator.store.models import AuditEvent, Resource, utcnow
+
+T = TypeVar("T")
 
 
 def iso(moment: datetime) -> str:
@@ -103,21 +105,24 @@ class ResourceService:
         return out
 
     def load(self, rtype: ResourceType, id_: str) -> Resource:
+        """The resource as an ORM object, for changing it; 404 when the account has none."""
         resource = None
         if is_object_id(id_):
             resource = repo.get_resource(self.session, self.principal.account_id, rtype.name, id_)
-        if resource is None:
+        return self._found(rtype, id_, resource)
+
+    @staticmethod
+    def _found(rtype: ResourceType, id_: str, value: T | None) -> T:
+        if value is None:
             raise NotFound(f"No {singular(rtype.name)} with _id '{id_}'.")
-        return resource
+        return value
 
     def find(self, rtype: ResourceType, id_: str) -> Row[Any]:
         """Like ``load``, but a read-only row: for reads."""
         row = None
         if is_object_id(id_):
             row = repo.read_resource(self.db, self.principal.account_id, rtype.name, id_)
-        if row is None:
-            raise NotFound(f"No {singular(rtype.name)} with _id '{id_}'.")
-        return row
+        return self._found(rtype, id_, row)
 
     def get(self, rtype: ResourceType, id_: str) -> JSONDict:
         return self.view(rtype, self.find(rtype, id_))
@@ -127,9 +132,7 @@ class ResourceService:
         view = None
         if is_object_id(id_):
             view = repo.read_view(self.db, self.principal.account_id, rtype.name, id_)
-        if view is None:
-            raise NotFound(f"No {singular(rtype.name)} with _id '{id_}'.")
-        return view.encode()
+        return self._found(rtype, id_, view).encode()
 
     def list_json(
         self, rtype: ResourceType, filters: dict[str, str], skip: int, limit: int

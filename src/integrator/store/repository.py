@@ -106,24 +106,6 @@ def _filter_clause(key: str, value: str) -> ColumnElement[bool]:
     return clause
 
 
-def list_resources(
-    db: Session | Connection,
-    account_id: str,
-    type_: str,
-    filters: dict[str, str],
-    skip: int,
-    limit: int,
-) -> Sequence[Row[Any]]:
-    """Resources of one type in creation order, as read-only rows; ``filters`` are equality on
-    top-level fields."""
-    query = select(_RESOURCES).where(
-        _RESOURCES.c.account_id == account_id, _RESOURCES.c.type == type_
-    )
-    for key, value in filters.items():
-        query = query.where(_filter_clause(key, value))
-    return db.execute(query.order_by(_RESOURCES.c.id).offset(skip).limit(limit)).all()
-
-
 def list_views(
     db: Session | Connection,
     account_id: str,
@@ -132,7 +114,8 @@ def list_views(
     skip: int,
     limit: int,
 ) -> list[str]:
-    """Like ``list_resources``, but only the stored response documents."""
+    """The stored response documents of one type, in creation order; ``filters`` are equality
+    on top-level fields."""
     query = select(_RESOURCES.c.view).where(
         _RESOURCES.c.account_id == account_id, _RESOURCES.c.type == type_
     )
