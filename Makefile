@@ -33,6 +33,8 @@ unit: install
 test: lint typecheck unit
 
 bench: install
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk) || \
+		echo "wrk not installed: bench/api.py falls back to its Python client"
 	$(BIN)/python bench/api.py
 
 clean:

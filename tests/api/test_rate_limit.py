@@ -130,3 +130,14 @@ def test_redis_bucket_is_shared_by_several_api_processes(tmp_path: Path, redis_u
     assert refused.status_code == 429
     assert int(refused.headers["retry-after"]) >= 1
     assert get(one, token) == 429
+
+
+def test_unreachable_redis_falls_back_to_a_per_process_bucket(tmp_path: Path) -> None:
+    context = seeded_context(
+        tmp_path, redis_url="redis://127.0.0.1:1/0", rate_limit_per_second=0.01
+    )
+    client = TestClient(create_app(context))
+    token = add_account(context)
+    results = [get(client, token) for _ in range(101)]
+    assert results[:100] == [200] * 100
+    assert results[100] == 429

@@ -7,6 +7,7 @@ every API process shares it (one atomic Lua script per request, clocked by the R
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
@@ -14,6 +15,8 @@ from collections.abc import Callable
 from typing import Protocol
 
 import redis
+
+log = logging.getLogger("integrator.ratelimit")
 
 
 class RateLimiter(Protocol):
@@ -81,12 +84,23 @@ class RedisRateLimiter:
     def __init__(
         self, url: str, capacity: int, per_second: float, prefix: str = "integrator:ratelimit:"
     ) -> None:
-        self.client = redis.Redis.from_url(url)
+        self.client = redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1)
         self.capacity = capacity
         self.per_second = per_second
         self.prefix = prefix
         self._script = self.client.register_script(_TAKE)
+        # While Redis is unreachable each process keeps limiting on its own, rather than
+        # refusing every request or letting every request through.
+        self._fallback = MemoryRateLimiter(capacity, per_second)
+        self._warned_at = 0.0
 
     def take(self, key: str) -> float:
-        result = self._script(keys=[self.prefix + key], args=[self.capacity, self.per_second])
+        try:
+            result = self._script(keys=[self.prefix + key], args=[self.capacity, self.per_second])
+        except redis.RedisError as exc:
+            now = time.monotonic()
+            if now - self._warned_at > 60:
+                self._warned_at = now
+                log.warning("rate limiter: Redis unreachable (%s); limiting per process", exc)
+            return self._fallback.take(key)
         return float(result.decode() if isinstance(result, bytes) else result)
