@@ -48,31 +48,35 @@ def start_server(home: Path, port: int) -> subprocess.Popen[str]:
     )
 
 
-def wait_for_token(process: subprocess.Popen[str]) -> tuple[str, str]:
+def read_until_serving(process: subprocess.Popen[str]) -> str:
+    """Everything the server printed up to "Uvicorn running" (it listens from then on)."""
     assert process.stdout is not None
     output = ""
     deadline = time.monotonic() + 60
-    token = None
     while time.monotonic() < deadline:
         line = process.stdout.readline()
-        output += line
-        found = re.search(r"^\s+([0-9a-f]{32})\s*$", line)
-        if found:
-            token = found.group(1)
-        if "Uvicorn running" in line or "Application startup complete" in line:
+        if not line and process.poll() is not None:
             break
-    assert token is not None, output
-    return token, output
+        output += line
+        if "Uvicorn running" in line:
+            return output
+    raise AssertionError(f"server did not start:\n{output}")
+
+
+def token_info(port: int, token: str) -> httpx2.Response:
+    return httpx2.get(
+        f"http://127.0.0.1:{port}/v1/tokenInfo", headers={"Authorization": f"Bearer {token}"}
+    )
 
 
 def test_serve_prints_a_token_once_and_serves_it(tmp_path: Path) -> None:
     port = free_port()
     process = start_server(tmp_path, port)
     try:
-        token, _ = wait_for_token(process)
-        response = httpx2.get(
-            f"http://127.0.0.1:{port}/v1/tokenInfo", headers={"Authorization": f"Bearer {token}"}
-        )
+        output = read_until_serving(process)
+        tokens = re.findall(r"^\s+([0-9a-f]{32})\s*$", output, re.MULTILINE)
+        assert len(tokens) == 1, output
+        response = token_info(port, tokens[0])
         assert response.status_code == 200
         assert set(response.json()) == {"_userId", "scope"}
         assert (tmp_path / "integrator.db").exists()
@@ -83,19 +87,10 @@ def test_serve_prints_a_token_once_and_serves_it(tmp_path: Path) -> None:
     # A second start on the same home creates no new account and prints no token.
     second = start_server(tmp_path, port)
     try:
-        assert second.stdout is not None
-        output = ""
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and "startup complete" not in output:
-            output += second.stdout.readline()
+        output = read_until_serving(second)
         assert "API token" not in output
-        assert (
-            httpx2.get(
-                f"http://127.0.0.1:{port}/v1/tokenInfo",
-                headers={"Authorization": f"Bearer {token}"},
-            ).status_code
-            == 200
-        )
+        assert not re.findall(r"^\s+([0-9a-f]{32})\s*$", output, re.MULTILINE)
+        assert token_info(port, tokens[0]).status_code == 200
     finally:
         second.terminate()
         second.wait(timeout=20)

@@ -8,6 +8,7 @@ from fastapi import APIRouter, FastAPI
 from starlette.responses import Response
 
 from integrator import __version__
+from integrator.api.connection_routes import router as connection_router
 from integrator.api.context import AppContext, AuthCache
 from integrator.api.errors import install_error_handlers
 from integrator.api.limits import BodySizeLimit, V1Alias
@@ -63,6 +64,7 @@ def api_router() -> APIRouter:
         add_resource_routes(router, rtype)
         add_resource_audit_route(router, rtype.name)
     router.include_router(platform_router)
+    router.include_router(connection_router)
     for name in STATE_TYPES:
         add_resource_state_routes(router, name)
     add_fallback_routes(router)
