@@ -171,14 +171,76 @@ engine._drop_standalone_lines = _drop_standalone_lines
 # --- rendering -----------------------------------------------------------------------------
 
 
+# Most templates in integrator.io are text with plain paths: ``/customers/{{record.id}}``,
+# ``{"name": "{{record.name}}"}``. Those render without the general engine: the compiled form
+# is the literal text and, for each ``{{path}}`` or ``{{{path}}}``, its segments, and each value
+# is read and printed with the same ``_step``/``_show`` the engine uses. Anything else (blocks,
+# helpers, ``this``, ``..``, ``@data``, ``~``, comments, literals) goes to the engine. The tests
+# compare both paths on generated templates.
+_SEGMENT = r"(?:[A-Za-z_$][A-Za-z0-9_$]*|[0-9]+)"
+_SIMPLE_TAG = re.compile(
+    r"\{\{(?P<raw>\{)?\s*(?P<path>" + _SEGMENT + r"(?:\." + _SEGMENT + r")*)\s*(?P<close>\})?\}\}"
+)
+_NOT_PATHS = frozenset({"true", "false", "null", "undefined", "this"})
+_BLOCK_NAMES = frozenset({"if", "unless", "each", "with", "lookup", "log"})
+
+#: Literal text, or ``(segments, raw)`` for one value.
+SimplePart = str | tuple[tuple[str, ...], bool]
+
+
+def _simple_parts(template: str) -> list[SimplePart] | None:
+    """The template as literal text and plain paths, or None when it needs the engine."""
+    parts: list[SimplePart] = []
+    position = 0
+    while True:
+        start = template.find("{{", position)
+        if start < 0:
+            break
+        if start > 0 and template[start - 1] == "\\":
+            return None  # \{{ is an escaped mustache
+        tag = _SIMPLE_TAG.match(template, start)
+        if tag is None or bool(tag["raw"]) != bool(tag["close"]):
+            return None
+        segments = tuple(tag["path"].split("."))
+        first = segments[0]
+        if first in _NOT_PATHS or first.isdigit():
+            return None
+        if len(segments) == 1 and (first in HELPERS or first in _BLOCK_NAMES):
+            return None  # {{timestamp}} calls a helper
+        if start > position:
+            parts.append(template[position:start])
+        parts.append((segments, bool(tag["raw"])))
+        position = tag.end()
+    if position < len(template):
+        parts.append(template[position:])
+    return parts
+
+
 @lru_cache(maxsize=CACHE_SIZE)
-def _compile(template: str) -> list[Node]:
+def _compile(template: str) -> list[SimplePart] | list[Node]:
     # The compiled form does not depend on the mode (escaping happens while rendering), so one
     # cache entry serves all three modes.
+    simple = _simple_parts(template)
+    if simple is not None:
+        return simple
     try:
         return engine.compile_template(template)
     except (ValueError, LookupError, RecursionError) as exc:  # `{{/}}` raises IndexError
         raise TemplateError(f"Invalid handlebars template: {exc}") from exc
+
+
+def _render_simple(parts: list[SimplePart], context: Any, escape: Callable[[str], str]) -> str:
+    out: list[str] = []
+    for part in parts:
+        if isinstance(part, str):
+            out.append(part)
+            continue
+        segments, raw = part
+        value = context
+        for segment in segments:
+            value = _step(value, segment, strict=False, original="")
+        out.append(_show(engine._reject_function(value), raw=raw, escape_html=escape))
+    return "".join(out)
 
 
 def render(
@@ -203,6 +265,11 @@ def render(
     if "{{" not in template:
         return template
     program = _compile(template)
+    if not program or not isinstance(program[0], Node):
+        try:
+            return _render_simple(cast(list[SimplePart], program), context, escape)
+        except (ValueError, TypeError, LookupError, RecursionError) as exc:
+            raise TemplateError(f"Cannot render template: {exc}") from exc
     try:
         return engine.render_program(
             program,
