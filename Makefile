@@ -36,6 +36,8 @@ bench: install
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk) || \
 		echo "wrk not installed: bench/api.py falls back to its Python client"
 	$(BIN)/python bench/api.py
+	$(BIN)/python bench/mapping.py
+	$(BIN)/python bench/templates.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
