@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, get_args
 
 from integrator.errors import ValidationFailed
 from integrator.mapping import datatypes
@@ -27,6 +27,7 @@ from integrator.mapping.paths import (
     split_star,
     template_parts,
 )
+from integrator.resources.imports import ConditionWhen
 
 __all__ = [
     "CONDITIONS",
@@ -39,14 +40,7 @@ __all__ = [
 ]
 
 MISSING_FIELD = "missing_required_field"
-CONDITIONS = (
-    "record_created",
-    "record_updated",
-    "extract_not_empty",
-    "lookup_not_empty",
-    "lookup_empty",
-    "ignore_if_set",
-)
+CONDITIONS: tuple[str, ...] = get_args(ConditionWhen)
 
 
 class FieldContext(Protocol):

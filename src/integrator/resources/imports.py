@@ -65,18 +65,19 @@ class Lookup(Block):
     lookup_cache_id: str | None = Field(default=None, alias="_lookupCacheId")
 
 
+#: ``conditional.when`` values (the mapping engine implements each).
+ConditionWhen = Literal[
+    "record_created",
+    "record_updated",
+    "extract_not_empty",
+    "lookup_not_empty",
+    "lookup_empty",
+    "ignore_if_set",
+]
+
+
 class Conditional(Block):
-    when: (
-        Literal[
-            "record_created",
-            "record_updated",
-            "extract_not_empty",
-            "lookup_not_empty",
-            "lookup_empty",
-            "ignore_if_set",
-        ]
-        | None
-    ) = None
+    when: ConditionWhen | None = None
     lookupName: str | None = None
 
 
