@@ -23,7 +23,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(tokens_app, name="tokens")
 
-console = Console()
+console = Console(soft_wrap=True)
 err = Console(stderr=True)
 
 
