@@ -107,3 +107,18 @@ def test_bad_cron_and_timezone_are_422(api: Api) -> None:
         response = api.post("/v1/flows", json={"name": "f", field: value})
         assert response.status_code == 422, value
         assert errors(response)[0]["field"] == field
+
+
+def test_deeply_nested_documents_are_422_not_500(api: Api) -> None:
+    for depth in (100, 500, 900):
+        nested = b"[" * depth + b"]" * depth
+        for method, path, body in (
+            ("POST", "/v1/integrations", b'{"name": "x", "settings": {"a": ' + nested + b"}}"),
+            ("PUT", "/v1/state/deep", nested),
+        ):
+            response = api.request(
+                method, path, content=body, headers={"Content-Type": "application/json"}
+            )
+            assert response.status_code in (400, 422), (depth, path, response.text)
+            errors(response)
+    assert api.get("/v1/integrations").status_code == 204

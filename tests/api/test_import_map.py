@@ -72,3 +72,15 @@ def test_invalid_import_or_unknown_connection_is_rejected(api: Api, other_api: A
     assert other_api.post(path, json=SEED_004_BODY).status_code == 404
     not_records = api.post(path, json={"import": {}, "data": [1, 2]})
     assert not_records.status_code == 422
+
+
+def test_deeply_nested_records_are_422(api: Api) -> None:
+    connection = sample_bodies(api)["connections"]
+    nested = b"[" * 300 + b"]" * 300
+    body = b'{"import": {}, "data": [{"a": ' + nested + b"}]}"
+    response = api.post(
+        f"/v1/connections/{connection['_id']}/import/map",
+        content=body,
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status_code == 422, response.text

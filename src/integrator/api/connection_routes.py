@@ -18,7 +18,7 @@ from integrator.api.schemas import ERRORS
 from integrator.errors import ErrorItem, ValidationFailed
 from integrator.mapping import map_records
 from integrator.resources import REGISTRY
-from integrator.resources.base import validate_document
+from integrator.resources.base import check_json_storable, validate_document
 from integrator.resources.service import ResourceService
 from integrator.store.accounts import Principal
 
@@ -80,6 +80,7 @@ async def map_virtual_import(
         raise ValidationFailed.one(
             "invalid_field", f"At most {MAX_RECORDS} records per call.", "data"
         )
+    check_json_storable({"data": body.data})
     context = app_context(request)
     await context.read(
         lambda db: ResourceService(db, context.cipher, principal).find(REGISTRY["connections"], id)

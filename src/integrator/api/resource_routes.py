@@ -14,8 +14,8 @@ from starlette.responses import Response
 
 from integrator.api.auth import app_context, current_principal
 from integrator.api.schemas import ERRORS, Dependencies, ExtraDocument, PatchOperation, output_model
-from integrator.errors import BadRequest
-from integrator.resources.base import Document, ResourceType
+from integrator.errors import BadRequest, ValidationFailed
+from integrator.resources.base import MAX_DEPTH, Document, ResourceType
 from integrator.resources.service import ResourceService
 from integrator.store.accounts import Principal
 from integrator.store.repository import FILTERABLE
@@ -75,7 +75,12 @@ def _list_query(request: Request) -> tuple[dict[str, str], list[str], list[str]]
 
 def _sent(payload: Document) -> dict[str, Any]:
     """The fields the client sent, as JSON (defaults are not invented)."""
-    return payload.model_dump(by_alias=True, exclude_unset=True, mode="json")
+    try:
+        return payload.model_dump(by_alias=True, exclude_unset=True, mode="json")
+    except ValueError:  # pydantic: "Maximum serialization depth exceeded"
+        raise ValidationFailed.one(
+            "invalid_field", f"Documents may nest at most {MAX_DEPTH} levels."
+        ) from None
 
 
 def _next_link(request: Request, skip: int, limit: int) -> str:
