@@ -1,0 +1,87 @@
+"""Run an HTTP export over the network: the page walker (``pages.py``) driven by the
+connection client (``client.py``).
+
+>>> # for page in export_pages(export_doc, unsealed_connection_doc):
+>>> #     process(page)   # lists of at most pageSize records
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import orjson
+
+from integrator.adaptors.http.client import ConnectionClient, RequestFailed
+from integrator.adaptors.http.pages import Send, iter_pages
+from integrator.adaptors.http.paging import PageRequest, PageResponse
+from integrator.adaptors.http.records import ExportError, body_snippet
+
+
+def parse_body(content: bytes, content_type: str) -> Any:
+    """JSON when the body is JSON (whatever the content type claims), else the text; an empty
+    body is None."""
+    if not content.strip():
+        return None
+    if "json" in content_type or content[:1] in (b"{", b"["):
+        try:
+            return orjson.loads(content)
+        except orjson.JSONDecodeError:
+            pass
+    return content.decode("utf-8", errors="replace")
+
+
+def client_send(client: ConnectionClient) -> Send:
+    """A ``Send`` for the page walker that goes through the client (auth, retries, limits).
+
+    A request that fails for good (5xx or network errors past ``maxAttempts``) ends the export
+    with an ``ExportError`` that says what the API last answered.
+    """
+
+    def send(request: PageRequest) -> PageResponse:
+        try:
+            response = client.request(
+                request.method,
+                request.url,
+                params=request.query or None,
+                headers=request.headers or None,
+                content=request.body.encode() if request.body is not None else None,
+            )
+        except RequestFailed as exc:
+            raise ExportError(
+                f"{request.method} {exc.url or request.url} failed: {exc}",
+                response_status=exc.status,
+                snippet=body_snippet(exc.body) if exc.body else None,
+            ) from exc
+        body = parse_body(response.content, response.headers.get("content-type", ""))
+        return PageResponse(status=response.status_code, headers=response.headers, body=body)
+
+    return send
+
+
+def export_pages(
+    export: Mapping[str, Any],
+    connection: Mapping[str, Any],
+    *,
+    client: ConnectionClient | None = None,
+    context: Mapping[str, Any] | None = None,
+    page_size: int | None = None,
+) -> Iterator[list[dict[str, Any]]]:
+    """The export's records in platform pages of ``pageSize``, fetched page by page.
+
+    ``connection`` is the unsealed connection document. Pass ``client`` to share one (its
+    keep-alive connections, OAuth token and debug log) across exports.
+    """
+    own = client is None
+    active = client or ConnectionClient(dict(connection))
+    try:
+        yield from iter_pages(
+            dict(export),
+            dict(connection),
+            client_send(active),
+            context=dict(context) if context is not None else None,
+            page_size=page_size,
+        )
+    finally:
+        if own:
+            active.close()
