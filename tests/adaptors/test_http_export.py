@@ -104,7 +104,8 @@ STYLES: dict[str, dict[str, Any]] = {
                         "query": GRAPHQL,
                         "variables": {
                             "first": 100,
-                            "after": "{{previous_page.full_response.data.items.pageInfo.endCursor}}",
+                            "after": "{{previous_page.full_response"
+                            ".data.items.pageInfo.endCursor}}",
                         },
                     }
                 ).decode(),
