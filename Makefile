@@ -38,6 +38,7 @@ bench: install
 	$(BIN)/python bench/api.py
 	$(BIN)/python bench/mapping.py
 	$(BIN)/python bench/templates.py
+	$(BIN)/python bench/rest_export.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
