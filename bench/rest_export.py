@@ -32,7 +32,8 @@ EXPORT: dict[str, Any] = {
         "response": {"resourcePath": "data"},
         "paging": {
             "method": "relativeuri",
-            "relativeURI": "/stripe/items?limit=100&starting_after={{previous_page.last_record.id}}",
+            "relativeURI": "/stripe/items?limit=100"
+            "&starting_after={{previous_page.last_record.id}}",
             "lastPagePath": "has_more",
             "lastPageValues": ["false"],
         },
