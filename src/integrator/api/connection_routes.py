@@ -1,10 +1,13 @@
-"""Actions on a connection that run part of an adaptor's pipeline without saving anything.
+"""Actions on a connection: ping a saved or an unsaved connection, and run part of an
+adaptor's pipeline without saving anything.
 
+``GET /v1/connections/{id}/ping`` tests a saved connection and records the answer in its
+``offline`` flag; ``POST /v1/connections/ping`` tests the connection in the body.
 ``POST /v1/connections/{id}/import/map`` (seed 004) evaluates only the mapping step of a
-virtual import and returns the post-mapped records. The virtual export and import endpoints
-that call the target application belong to the HTTP adaptor.
+virtual import and returns the post-mapped records.
 """
 
+import logging
 from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Request
@@ -12,6 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from integrator.adaptors.http.auth import AuthFailed
+from integrator.adaptors.registry import AdaptorUnavailable, PingFailed, ping
 from integrator.api.auth import app_context, current_principal
 from integrator.api.resource_routes import json_response
 from integrator.api.schemas import ERRORS
@@ -22,6 +27,7 @@ from integrator.resources.base import check_json_storable, validate_document
 from integrator.resources.service import ResourceService
 from integrator.store.accounts import Principal
 
+log = logging.getLogger("integrator.api")
 router = APIRouter()
 
 MAX_RECORDS = 1000
@@ -44,6 +50,70 @@ class MappedRecord(BaseModel):
     statusCode: int
     json_: dict[str, Any] | None = Field(default=None, alias="_json")
     errors: list[dict[str, Any]] | None = None
+
+
+class PingAnswer(BaseModel):
+    code: int
+
+
+def _ping(connection: dict[str, Any]) -> str | None:
+    """None when the connection answers its ping, else why not."""
+    try:
+        ping(connection)
+    except (PingFailed, AuthFailed, AdaptorUnavailable) as exc:
+        return str(exc) or type(exc).__name__
+    except Exception as exc:  # a broken connection must never make the ping route a 500
+        log.warning("ping raised %s", type(exc).__name__)
+        return f"The ping could not be sent: {type(exc).__name__}."
+    return None
+
+
+def _ping_failed(reason: str) -> ValidationFailed:
+    return ValidationFailed.one("ping_failed", reason)
+
+
+@router.get(
+    "/connections/{id}/ping",
+    tags=["connections"],
+    summary="Test a saved connection; a failure sets it offline, a success online",
+    response_model=PingAnswer,
+    responses=ERRORS,
+)
+async def ping_saved_connection(
+    request: Request, id: str, principal: Principal = Depends(current_principal)
+) -> Response:
+    context = app_context(request)
+    rtype = REGISTRY["connections"]
+    document = await context.read(
+        lambda db: ResourceService(db, context.cipher, principal).unsealed(rtype, id)
+    )
+    reason = await run_in_threadpool(_ping, document)
+
+    def record(offline: bool) -> None:
+        with context.transaction() as session:
+            ResourceService(session, context.cipher, principal).set_offline(rtype, id, offline)
+
+    await run_in_threadpool(record, reason is not None)
+    if reason is not None:
+        raise _ping_failed(reason)
+    return json_response({"code": 200})
+
+
+@router.post(
+    "/connections/ping",
+    tags=["connections"],
+    summary="Test a connection given in the body, without saving it",
+    response_model=PingAnswer,
+    responses=ERRORS,
+)
+async def ping_unsaved_connection(
+    body: dict[str, Any] = Body(), principal: Principal = Depends(current_principal)
+) -> Response:
+    document = validate_document(REGISTRY["connections"], body)
+    reason = await run_in_threadpool(_ping, document)
+    if reason is not None:
+        raise _ping_failed(reason)
+    return json_response({"code": 200})
 
 
 def _validated_import(connection_id: str, document: dict[str, Any]) -> dict[str, Any]:

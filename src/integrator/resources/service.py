@@ -228,6 +228,22 @@ class ResourceService:
         self._audit(resource, "delete", resource.doc, {})
         self.session.delete(resource)
 
+    def set_offline(self, rtype: ResourceType, id_: str, offline: bool) -> None:
+        """Record a connection's health (integrator.io's ``offline`` flag) as found by a ping or
+        an authentication failure; audited with source ``system``. No change, no write."""
+        resource = self.load(rtype, id_)
+        if bool(resource.doc.get("offline")) == offline:
+            return
+        old = resource.doc
+        resource.doc = (
+            {**old, "offline": True}
+            if offline
+            else {k: v for k, v in old.items() if k != "offline"}
+        )
+        resource.last_modified = utcnow()
+        self._render(rtype, resource)
+        self._audit(resource, "update", old, resource.doc, source="system")
+
     # --- extras: /exports/{id}/distributed ----------------------------------------------------
 
     def get_extra(self, rtype: ResourceType, id_: str, kind: str) -> JSONDict:
@@ -363,7 +379,9 @@ class ResourceService:
                     )
         return fields
 
-    def _audit(self, resource: Resource, action: str, old: JSONDict, new: JSONDict) -> None:
+    def _audit(
+        self, resource: Resource, action: str, old: JSONDict, new: JSONDict, source: str = "api"
+    ) -> None:
         changes = list(diff(old, new))
         if action == "update" and not changes:
             return
@@ -375,7 +393,7 @@ class ResourceService:
                 resource_type=resource.type,
                 resource_id=resource.id,
                 action=action,
-                source="api",
+                source=source,
                 by_user_id=self.principal.user_id,
                 by_token_id=self.principal.token_id,
                 time=utcnow(),
