@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from integrator.adaptors.http.client import ConnectionClient, PingFailed
+from integrator.adaptors.http.export import export_pages
 
 
 class AdaptorUnavailable(Exception):
@@ -27,6 +28,37 @@ PINGS: dict[str, Callable[[Mapping[str, Any]], None]] = {
 }
 
 
+def _export_http(
+    export: Mapping[str, Any], connection: Mapping[str, Any], limit: int
+) -> tuple[list[dict[str, Any]], bool]:
+    records: list[dict[str, Any]] = []
+    for page in export_pages(export, connection):
+        records.extend(page)
+        if len(records) > limit:
+            return records[:limit], True
+    return records, False
+
+
+EXPORTS: dict[
+    str, Callable[[Mapping[str, Any], Mapping[str, Any], int], tuple[list[dict[str, Any]], bool]]
+] = {
+    "http": _export_http,
+    "rest": _export_http,
+}
+
+
+def export_records(
+    export: Mapping[str, Any], connection: Mapping[str, Any], limit: int
+) -> tuple[list[dict[str, Any]], bool]:
+    """Run an export to the end and return its records (at most ``limit``) and whether it had
+    more. ``connection`` is unsealed. Raises the adaptor's errors (``ExportError``...)."""
+    kind = str(connection.get("type"))
+    runner = EXPORTS.get(kind)
+    if runner is None:
+        raise AdaptorUnavailable(f"Exports from connections of type '{kind}' are not built yet.")
+    return runner(export, connection, limit)
+
+
 def ping(connection: Mapping[str, Any]) -> None:
     """Test an unsealed connection document: None when it works, else ``PingFailed`` saying why
     (``AdaptorUnavailable`` for a type whose adaptor is not written yet)."""
@@ -37,4 +69,4 @@ def ping(connection: Mapping[str, Any]) -> None:
     tester(connection)
 
 
-__all__ = ["AdaptorUnavailable", "PingFailed", "ping"]
+__all__ = ["AdaptorUnavailable", "PingFailed", "export_records", "ping"]

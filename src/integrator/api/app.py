@@ -11,6 +11,8 @@ from integrator import __version__
 from integrator.api.connection_routes import router as connection_router
 from integrator.api.context import AppContext, AuthCache
 from integrator.api.errors import install_error_handlers
+from integrator.api.invoke_routes import add_invoke_route
+from integrator.api.invoke_routes import router as invoke_router
 from integrator.api.limits import BodySizeLimit, V1Alias
 from integrator.api.platform_routes import (
     add_fallback_routes,
@@ -65,8 +67,10 @@ def api_router() -> APIRouter:
         add_resource_audit_route(router, rtype.name)
     router.include_router(platform_router)
     router.include_router(connection_router)
+    router.include_router(invoke_router)
     for name in STATE_TYPES:
         add_resource_state_routes(router, name)
+    add_invoke_route(router)
     add_fallback_routes(router)
     return router
 

@@ -356,15 +356,9 @@ def add_resource_audit_route(router: APIRouter, type_name: str) -> None:
 def add_fallback_routes(router: APIRouter) -> None:
     """Unknown resource types answer 400 (after auth, so nothing leaks to anonymous callers).
 
-    ``POST /{apiIdentifier}`` is integrator.io's invoke endpoint: an unknown identifier is 404.
+    ``POST /{apiIdentifier}`` is the invoke route (``invoke_routes``), registered before this.
     """
     methods = ["GET", "PUT", "PATCH", "DELETE"]
-
-    @router.post("/{api_identifier}", include_in_schema=False)
-    def unknown_invoke(
-        api_identifier: str, principal: Principal = Depends(current_principal)
-    ) -> Response:
-        raise NotFound(f"No export or import with apiIdentifier '{api_identifier}'.")
 
     @router.api_route("/{resource_type}", methods=methods, include_in_schema=False)
     @router.api_route(

@@ -143,6 +143,16 @@ class ResourceService:
         )
         return [view.encode() for view in views]
 
+    def unsealed_by_api_identifier(self, api_identifier: str) -> tuple[str, JSONDict]:
+        """``(type, unsealed document)`` of the export or import invoked as
+        ``POST /v1/{apiIdentifier}``; 404 when the account has none."""
+        row = repo.read_by_api_identifier(self.db, self.principal.account_id, api_identifier)
+        if row is None:
+            raise NotFound(f"No export or import with apiIdentifier '{api_identifier}'.")
+        rtype = REGISTRY[row.type]
+        doc = secrets.unseal(_copy(row.doc), rtype.secret_paths, self.cipher, _aad(row))
+        return row.type, {"_id": row.id, **doc}
+
     def unsealed(self, rtype: ResourceType, id_: str) -> JSONDict:
         """The stored document with secrets in clear: for adaptors, never for responses."""
         resource = self.find(rtype, id_)

@@ -80,6 +80,18 @@ def read_view(db: Session | Connection, account_id: str, type_: str, id_: str) -
     return None if row is None else str(row[0])
 
 
+def read_by_api_identifier(
+    db: Session | Connection, account_id: str, api_identifier: str
+) -> Row[Any] | None:
+    """The export or import of this account with that ``apiIdentifier``."""
+    return db.execute(
+        select(_RESOURCES).where(
+            _RESOURCES.c.api_identifier == api_identifier,
+            _RESOURCES.c.account_id == account_id,
+        )
+    ).first()
+
+
 def read_resource(
     db: Session | Connection, account_id: str, type_: str, id_: str
 ) -> Row[Any] | None:

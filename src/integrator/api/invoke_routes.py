@@ -1,0 +1,176 @@
+"""Running exports and imports on request, outside flows (integrator.io's "standalone" and
+"virtual" calls): ``POST /v1/{apiIdentifier}``, ``POST /v1/exports/preview`` and
+``POST /v1/connections/{id}/export``.
+
+The records come back in the response; nothing is saved. Custom request header
+``Integrator-Relative-URI`` replaces the export's relative URI for that one call.
+"""
+
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import APIRouter, Body, Depends, Request
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from integrator.adaptors.http.auth import AuthFailed
+from integrator.adaptors.registry import AdaptorUnavailable, export_records
+from integrator.api.auth import app_context, current_principal
+from integrator.api.context import AppContext
+from integrator.api.resource_routes import json_response
+from integrator.api.schemas import ERRORS
+from integrator.errors import BadRequest, ValidationFailed
+from integrator.resources import REGISTRY
+from integrator.resources.base import validate_document
+from integrator.resources.service import ResourceService
+from integrator.store.accounts import Principal
+
+router = APIRouter()
+
+#: Records an invoked export returns at most (more means: run it in a flow).
+INVOKE_MAX_RECORDS = 10_000
+#: Records a preview returns at most, as integrator.io's preview.
+PREVIEW_MAX_RECORDS = 100
+RELATIVE_URI_HEADER = "integrator-relative-uri"
+
+
+class ExportResult(BaseModel):
+    """The records of an export run on request; ``truncated`` when it had more."""
+
+    data: list[dict[str, Any]]
+    truncated: bool | None = None
+
+
+class VirtualExport(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    export: dict[str, Any] = Field()
+
+
+def _with_relative_uri(export: dict[str, Any], request: Request) -> dict[str, Any]:
+    """Apply ``Integrator-Relative-URI`` to the block (``http`` or ``rest``) the export uses."""
+    override = request.headers.get(RELATIVE_URI_HEADER)
+    if override is None:
+        return export
+    block = "rest" if isinstance(export.get("rest"), dict) else "http"
+    return {**export, block: {**(export.get(block) or {}), "relativeURI": override}}
+
+
+async def _run_export(
+    export: dict[str, Any], connection: dict[str, Any], limit: int
+) -> dict[str, Any]:
+    try:
+        records, more = await run_in_threadpool(export_records, export, connection, limit)
+    except AdaptorUnavailable as exc:
+        raise ValidationFailed.one("adaptor_unavailable", str(exc)) from None
+    except AuthFailed as exc:
+        raise ValidationFailed.one(
+            "auth_failed", f"The connection's credentials were refused: {exc}"
+        ) from None
+    result: dict[str, Any] = {"data": records}
+    if more:
+        result["truncated"] = True
+    return result
+
+
+def _connection(context: AppContext, principal: Principal, id_: str) -> Callable[[Any], Any]:
+    return lambda db: ResourceService(db, context.cipher, principal).unsealed(
+        REGISTRY["connections"], id_
+    )
+
+
+def _offline(connection: dict[str, Any]) -> None:
+    if connection.get("offline"):
+        raise ValidationFailed.one(
+            "connection_offline",
+            "The connection is offline: fix it and ping it (GET /v1/connections/{id}/ping).",
+            "_connectionId",
+        )
+
+
+@router.post(
+    "/exports/preview",
+    tags=["exports"],
+    summary=f"Run an unsaved export in test mode (at most {PREVIEW_MAX_RECORDS} records)",
+    response_model=ExportResult,
+    responses=ERRORS,
+)
+async def preview_export(
+    request: Request,
+    body: dict[str, Any] = Body(),
+    principal: Principal = Depends(current_principal),
+) -> Response:
+    export = validate_document(REGISTRY["exports"], body)
+    connection_id = export.get("_connectionId")
+    if not isinstance(connection_id, str):
+        raise ValidationFailed.one(
+            "missing_required_field", "A preview needs _connectionId.", "_connectionId"
+        )
+    context = app_context(request)
+    connection = await context.read(_connection(context, principal, connection_id))
+    limit = min(int((export.get("test") or {}).get("limit") or PREVIEW_MAX_RECORDS), 100)
+    export = {**_with_relative_uri(export, request), "type": "test", "test": {"limit": limit}}
+    return json_response(await _run_export(export, connection, limit))
+
+
+@router.post(
+    "/connections/{id}/export",
+    tags=["connections"],
+    summary="Run an export given in the body with this connection (a virtual export)",
+    response_model=ExportResult,
+    responses=ERRORS,
+)
+async def virtual_export(
+    request: Request,
+    id: str,
+    body: VirtualExport = Body(),
+    principal: Principal = Depends(current_principal),
+) -> Response:
+    context = app_context(request)
+    connection = await context.read(_connection(context, principal, id))
+    try:
+        export = validate_document(REGISTRY["exports"], {**body.export, "_connectionId": id})
+    except ValidationFailed as failed:
+        for item in failed.items:
+            item.field = f"export.{item.field}" if item.field else "export"
+        raise
+    _offline(connection)
+    export = _with_relative_uri(export, request)
+    return json_response(await _run_export(export, connection, INVOKE_MAX_RECORDS))
+
+
+def add_invoke_route(router: APIRouter) -> None:
+    """``POST /v1/{apiIdentifier}``: registered last, as it matches any single path segment."""
+
+    @router.post(
+        "/{api_identifier}",
+        tags=["exports", "imports"],
+        summary="Invoke a saved export (returns its records) by its apiIdentifier",
+        response_model=ExportResult,
+        responses=ERRORS,
+    )
+    async def invoke(
+        request: Request,
+        api_identifier: str,
+        principal: Principal = Depends(current_principal),
+    ) -> Response:
+        context = app_context(request)
+        type_, document = await context.read(
+            lambda db: ResourceService(db, context.cipher, principal).unsealed_by_api_identifier(
+                api_identifier
+            )
+        )
+        if type_ != "exports":
+            raise BadRequest(
+                "not_supported", "Invoking imports comes with the HTTP import adaptor."
+            )
+        connection_id = document.get("_connectionId")
+        if not isinstance(connection_id, str):
+            raise ValidationFailed.one(
+                "adaptor_unavailable", "This export has no connection to run on."
+            )
+        connection = await context.read(_connection(context, principal, connection_id))
+        _offline(connection)
+        export = _with_relative_uri(document, request)
+        return json_response(await _run_export(export, connection, INVOKE_MAX_RECORDS))

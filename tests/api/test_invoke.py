@@ -1,0 +1,120 @@
+"""Exports run on request: POST /v1/{apiIdentifier}, /v1/exports/preview and
+/v1/connections/{id}/export, over real HTTP against the fake SaaS app."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from fakes import FakeSaas
+
+from conftest import Api
+
+STRIPE = {
+    "relativeURI": "/stripe/items?limit=10",
+    "response": {"resourcePath": "data"},
+    "paging": {
+        "method": "relativeuri",
+        "relativeURI": "/stripe/items?limit=10&starting_after={{previous_page.last_record.id}}",
+        "lastPagePath": "has_more",
+        "lastPageValues": ["false"],
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def fake() -> Iterator[FakeSaas]:
+    with FakeSaas.running(records=35, page_size=10) as server:
+        yield server
+
+
+@pytest.fixture
+def connection(api: Api, fake: FakeSaas) -> dict[str, Any]:
+    return api.create(
+        "connections",
+        {"name": "Fake", "type": "http", "http": {"baseURI": fake.base_url, "mediaType": "json"}},
+    )
+
+
+def test_invoking_a_saved_export_returns_all_its_records(
+    api: Api, connection: dict[str, Any]
+) -> None:
+    export = api.create(
+        "exports", {"name": "Items", "_connectionId": connection["_id"], "http": STRIPE}
+    )
+    response = api.post(f"/v1/{export['apiIdentifier']}", json={})
+    assert response.status_code == 200, response.text
+    assert [record["id"] for record in response.json()["data"]] == list(range(1, 36))
+    assert "truncated" not in response.json()
+
+
+def test_integrator_relative_uri_overrides_the_export_for_one_call(
+    api: Api, connection: dict[str, Any]
+) -> None:
+    export = api.create(
+        "exports",
+        {"name": "Items", "_connectionId": connection["_id"], "http": {"relativeURI": "/nowhere"}},
+    )
+    response = api.post(
+        f"/v1/{export['apiIdentifier']}",
+        json={},
+        headers={"Integrator-Relative-URI": "/github/items?per_page=50"},
+    )
+    assert response.status_code == 200, response.text
+    assert len(response.json()["data"]) == 35
+
+
+def test_preview_runs_an_unsaved_export_in_test_mode(api: Api, connection: dict[str, Any]) -> None:
+    body = {"_connectionId": connection["_id"], "http": STRIPE, "test": {"limit": 12}}
+    response = api.post("/v1/exports/preview", json=body)
+    assert response.status_code == 200, response.text
+    assert [record["id"] for record in response.json()["data"]] == list(range(1, 13))
+    assert api.get("/v1/exports").status_code == 204  # nothing saved
+
+
+def test_virtual_export_on_a_connection(api: Api, connection: dict[str, Any]) -> None:
+    response = api.post(
+        f"/v1/connections/{connection['_id']}/export", json={"export": {"http": STRIPE}}
+    )
+    assert response.status_code == 200, response.text
+    assert len(response.json()["data"]) == 35
+    bad = api.post(
+        f"/v1/connections/{connection['_id']}/export", json={"export": {"pageSize": "x"}}
+    )
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "export.pageSize"
+
+
+def test_an_offline_connection_does_not_run(api: Api, connection: dict[str, Any]) -> None:
+    path = f"/v1/connections/{connection['_id']}"
+    offline = {k: v for k, v in api.get(path).json().items() if k != "_id"}
+    offline["offline"] = True
+    assert api.put(path, json=offline).status_code == 200
+    export = api.create(
+        "exports", {"name": "Items", "_connectionId": connection["_id"], "http": STRIPE}
+    )
+    response = api.post(f"/v1/{export['apiIdentifier']}", json={})
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["code"] == "connection_offline"
+
+
+def test_an_api_error_says_what_the_target_answered(api: Api, connection: dict[str, Any]) -> None:
+    export = api.create(
+        "exports",
+        {"name": "Broken", "_connectionId": connection["_id"], "http": {"relativeURI": "/nothing"}},
+    )
+    response = api.post(f"/v1/{export['apiIdentifier']}", json={})
+    assert response.status_code == 502
+    error = response.json()["errors"][0]
+    assert error["code"] == "export_failed" and "404" in error["message"]
+
+
+def test_unknown_identifiers_and_other_accounts_are_404(
+    api: Api, other_api: Api, connection: dict[str, Any]
+) -> None:
+    export = api.create(
+        "exports", {"name": "Items", "_connectionId": connection["_id"], "http": STRIPE}
+    )
+    assert api.post("/v1/e0000000000", json={}).status_code == 404
+    assert other_api.post(f"/v1/{export['apiIdentifier']}", json={}).status_code == 404
