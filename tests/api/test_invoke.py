@@ -118,3 +118,51 @@ def test_unknown_identifiers_and_other_accounts_are_404(
     )
     assert api.post("/v1/e0000000000", json={}).status_code == 404
     assert other_api.post(f"/v1/{export['apiIdentifier']}", json={}).status_code == 404
+
+
+def customer_import(connection_id: str) -> dict[str, Any]:
+    return {
+        "name": "Customers",
+        "_connectionId": connection_id,
+        "http": {"relativeURI": "/api/customers", "method": "POST"},
+        "mapping": {
+            "fields": [
+                {"extract": "mail", "generate": "email"},
+                {"extract": "{first} {last}", "generate": "name"},
+            ]
+        },
+    }
+
+
+def test_invoking_a_saved_import_sends_the_records(
+    api: Api, fake: FakeSaas, connection: dict[str, Any]
+) -> None:
+    saved = api.create("imports", customer_import(connection["_id"]))
+    records = [{"mail": "a@example.com", "first": "Ann", "last": "Lee"}, {"first": "No mail"}]
+    fake.customers.clear()
+    response = api.post(f"/v1/{saved['apiIdentifier']}", json=records)
+    assert response.status_code == 200, response.text
+    first, second = response.json()
+    assert first["statusCode"] == 200 and first["errors"] == [] and not first["ignored"]
+    assert fake.customers[int(first["id"])]["email"] == "a@example.com"
+    assert fake.customers[int(first["id"])]["name"] == "Ann Lee"
+    # The API refuses the second (no email): its error comes back, the first is unaffected.
+    assert second["statusCode"] == 422
+    assert second["errors"][0]["message"] == "email is required"
+    assert second["errors"][0]["source"] == "application"
+    assert api.post(f"/v1/{saved['apiIdentifier']}", json={"not": "a list"}).status_code == 422
+
+
+def test_virtual_import_on_a_connection(
+    api: Api, fake: FakeSaas, connection: dict[str, Any]
+) -> None:
+    fake.customers.clear()
+    body = {
+        "import": {k: v for k, v in customer_import("x").items() if k != "_connectionId"},
+        "data": [{"mail": "b@example.com", "first": "Bo", "last": "Ek"}],
+    }
+    response = api.post(f"/v1/connections/{connection['_id']}/import", json=body)
+    assert response.status_code == 200, response.text
+    [result] = response.json()
+    assert result["statusCode"] == 200 and result["_json"]["email"] == "b@example.com"
+    assert result["_json"]["name"] == "Bo Ek"

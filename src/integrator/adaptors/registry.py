@@ -11,6 +11,7 @@ from typing import Any
 
 from integrator.adaptors.http.client import ConnectionClient, PingFailed
 from integrator.adaptors.http.export import export_pages
+from integrator.adaptors.http.imports import import_records as import_http
 
 
 class AdaptorUnavailable(Exception):
@@ -59,6 +60,26 @@ def export_records(
     return runner(export, connection, limit)
 
 
+IMPORTS: dict[
+    str, Callable[[dict[str, Any], dict[str, Any], list[dict[str, Any]]], list[dict[str, Any]]]
+] = {
+    "http": lambda doc, connection, records: import_http(doc, connection, records),
+    "rest": lambda doc, connection, records: import_http(doc, connection, records),
+}
+
+
+def import_records(
+    import_doc: Mapping[str, Any], connection: Mapping[str, Any], records: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Send records through an import; one result per record, in order (``statusCode``,
+    ``id``, ``_json``, ``errors``, ``ignored``). ``connection`` is unsealed."""
+    kind = str(connection.get("type"))
+    runner = IMPORTS.get(kind)
+    if runner is None:
+        raise AdaptorUnavailable(f"Imports into connections of type '{kind}' are not built yet.")
+    return runner(dict(import_doc), dict(connection), records)
+
+
 def ping(connection: Mapping[str, Any]) -> None:
     """Test an unsealed connection document: None when it works, else ``PingFailed`` saying why
     (``AdaptorUnavailable`` for a type whose adaptor is not written yet)."""
@@ -69,4 +90,4 @@ def ping(connection: Mapping[str, Any]) -> None:
     tester(connection)
 
 
-__all__ = ["AdaptorUnavailable", "PingFailed", "export_records", "ping"]
+__all__ = ["AdaptorUnavailable", "PingFailed", "export_records", "import_records", "ping"]

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from integrator.adaptors.http.auth import AuthFailed
+from integrator.adaptors.http.auth import AuthFailed, UnsupportedAuth
 from integrator.adaptors.registry import AdaptorUnavailable, PingFailed, ping
 from integrator.api.auth import app_context, current_principal
 from integrator.api.resource_routes import json_response
@@ -60,7 +60,7 @@ def _ping(connection: dict[str, Any]) -> str | None:
     """None when the connection answers its ping, else why not."""
     try:
         ping(connection)
-    except (PingFailed, AuthFailed, AdaptorUnavailable) as exc:
+    except (PingFailed, AuthFailed, AdaptorUnavailable, UnsupportedAuth) as exc:
         return str(exc) or type(exc).__name__
     except Exception as exc:  # a broken connection must never make the ping route a 500
         log.warning("ping raised %s", type(exc).__name__)

@@ -1,6 +1,6 @@
 """Running exports and imports on request, outside flows (integrator.io's "standalone" and
-"virtual" calls): ``POST /v1/{apiIdentifier}``, ``POST /v1/exports/preview`` and
-``POST /v1/connections/{id}/export``.
+"virtual" calls): ``POST /v1/{apiIdentifier}``, ``POST /v1/exports/preview``,
+``POST /v1/connections/{id}/export`` and ``POST /v1/connections/{id}/import``.
 
 The records come back in the response; nothing is saved. Custom request header
 ``Integrator-Relative-URI`` replaces the export's relative URI for that one call.
@@ -15,14 +15,14 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from integrator.adaptors.http.auth import AuthFailed
-from integrator.adaptors.registry import AdaptorUnavailable, export_records
+from integrator.adaptors.registry import AdaptorUnavailable, export_records, import_records
 from integrator.api.auth import app_context, current_principal
 from integrator.api.context import AppContext
 from integrator.api.resource_routes import json_response
 from integrator.api.schemas import ERRORS
-from integrator.errors import BadRequest, ValidationFailed
+from integrator.errors import ValidationFailed
 from integrator.resources import REGISTRY
-from integrator.resources.base import validate_document
+from integrator.resources.base import check_json_storable, validate_document
 from integrator.resources.service import ResourceService
 from integrator.store.accounts import Principal
 
@@ -72,6 +72,53 @@ async def _run_export(
     if more:
         result["truncated"] = True
     return result
+
+
+#: Records one import call takes at most.
+IMPORT_MAX_RECORDS = 1000
+
+
+class ImportResult(BaseModel):
+    """One record's outcome, in input order."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    statusCode: int
+    id: str | None = None
+    json_: Any = Field(default=None, alias="_json")
+    errors: list[dict[str, Any]] = Field(default_factory=list)
+    ignored: bool = False
+
+
+class VirtualImportRun(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    import_: dict[str, Any] = Field(alias="import")
+    data: list[dict[str, Any]]
+
+
+def _records(value: Any, field: str) -> list[dict[str, Any]]:
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        raise ValidationFailed.one("invalid_field", "Send a JSON array of records.", field)
+    if len(value) > IMPORT_MAX_RECORDS:
+        raise ValidationFailed.one(
+            "invalid_field", f"At most {IMPORT_MAX_RECORDS} records per call.", field
+        )
+    check_json_storable(value)
+    return value
+
+
+async def _run_import(
+    import_doc: dict[str, Any], connection: dict[str, Any], records: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    try:
+        return await run_in_threadpool(import_records, import_doc, connection, records)
+    except AdaptorUnavailable as exc:
+        raise ValidationFailed.one("adaptor_unavailable", str(exc)) from None
+    except AuthFailed as exc:
+        raise ValidationFailed.one(
+            "auth_failed", f"The connection's credentials were refused: {exc}"
+        ) from None
 
 
 def _connection(context: AppContext, principal: Principal, id_: str) -> Callable[[Any], Any]:
@@ -140,19 +187,47 @@ async def virtual_export(
     return json_response(await _run_export(export, connection, INVOKE_MAX_RECORDS))
 
 
+@router.post(
+    "/connections/{id}/import",
+    tags=["connections"],
+    summary="Send records through an import given in the body (a virtual import)",
+    response_model=list[ImportResult],
+    responses=ERRORS,
+)
+async def virtual_import(
+    request: Request,
+    id: str,
+    body: VirtualImportRun = Body(),
+    principal: Principal = Depends(current_principal),
+) -> Response:
+    context = app_context(request)
+    connection = await context.read(_connection(context, principal, id))
+    records = _records(body.data, "data")
+    try:
+        import_doc = validate_document(REGISTRY["imports"], {**body.import_, "_connectionId": id})
+    except ValidationFailed as failed:
+        for item in failed.items:
+            item.field = f"import.{item.field}" if item.field else "import"
+        raise
+    _offline(connection)
+    return json_response(await _run_import(import_doc, connection, records))
+
+
 def add_invoke_route(router: APIRouter) -> None:
     """``POST /v1/{apiIdentifier}``: registered last, as it matches any single path segment."""
 
     @router.post(
         "/{api_identifier}",
         tags=["exports", "imports"],
-        summary="Invoke a saved export (returns its records) by its apiIdentifier",
-        response_model=ExportResult,
+        summary="Invoke a saved export (returns its records) or import (body: a JSON array of "
+        "records; returns one result per record) by its apiIdentifier",
+        response_model=ExportResult | list[ImportResult],
         responses=ERRORS,
     )
     async def invoke(
         request: Request,
         api_identifier: str,
+        body: Any = Body(default=None),
         principal: Principal = Depends(current_principal),
     ) -> Response:
         context = app_context(request)
@@ -161,10 +236,7 @@ def add_invoke_route(router: APIRouter) -> None:
                 api_identifier
             )
         )
-        if type_ != "exports":
-            raise BadRequest(
-                "not_supported", "Invoking imports comes with the HTTP import adaptor."
-            )
+        records = _records(body, "body") if type_ == "imports" else []
         connection_id = document.get("_connectionId")
         if not isinstance(connection_id, str):
             raise ValidationFailed.one(
@@ -172,5 +244,7 @@ def add_invoke_route(router: APIRouter) -> None:
             )
         connection = await context.read(_connection(context, principal, connection_id))
         _offline(connection)
+        if type_ == "imports":
+            return json_response(await _run_import(document, connection, records))
         export = _with_relative_uri(document, request)
         return json_response(await _run_export(export, connection, INVOKE_MAX_RECORDS))

@@ -393,7 +393,9 @@ class ConnectionClient:
         """One stamina attempt: rate-limit waits and one re-authentication happen inside it."""
         while True:
             credentials = self.auth.credentials()
-            merged_headers = dict(self.headers)
+            # Case-insensitive, like HTTP: a request's "x-version" replaces the connection's
+            # "X-Version" instead of travelling beside it.
+            merged_headers = httpx2.Headers(self.headers)
             if content is not None:  # with ``json=`` httpx sets application/json itself
                 media = MEDIA_TYPES.get(str(self.block.get("mediaType") or ""))
                 if media is not None:

@@ -15,9 +15,10 @@ paging state, also for legacy ``rest`` exports), from page 2 ``previous_page``
 caller passes in ``context`` (``lastExportDateTime``, ``currentExportDateTime``, ``settings``,
 ``job``).
 
-Stop rules shared by every paging method: ``lastPageStatusCode`` (default 404, from page 2 on;
-an explicit code also ends paging on page 1), ``lastPagePath``/``lastPageValues`` (default
-``["true"]``), ``maxPagePath`` (total pages; wins) or ``maxCountPath`` (total records).
+Stop rules shared by every paging method: ``lastPageStatusCode`` (default 404; ends a paged
+export from its first page, an unpaged one only with an explicit code),
+``lastPagePath``/``lastPageValues`` (default ``["true"]``), ``maxPagePath`` (total pages;
+wins) or ``maxCountPath`` (total records).
 """
 
 from __future__ import annotations

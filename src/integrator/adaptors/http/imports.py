@@ -1,0 +1,536 @@
+"""Send records to an HTTP/REST API: the import side of the HTTP adaptor (reference §4.2-4.4).
+
+``import_records(import_doc, connection, records)`` maps each record (Mapper 1.0, lookups through
+``RestLookupProvider``), picks the request, sends it through the ``ConnectionClient`` (auth,
+retries, 429s, concurrency) and answers one result per record, in input order::
+
+    {"statusCode": 200, "id": "17", "_json": {...response...}, "errors": [], "ignored": False}
+
+Decisions (integrator.io leaves them implicit):
+
+* **Every result has all five keys.** ``errors`` is ``[]`` and ``ignored`` ``False`` when there
+  is nothing to say, so callers never test for presence. Success is ``statusCode`` 200 whatever
+  2xx the API used (as integrator.io reports it); ``_json`` keeps the API's answer.
+* **Failures.** A non-2xx answer gives ``statusCode`` = the HTTP status and one error per entry
+  of the body's ``errors[]`` (else its ``message``/``error``, else a snippet), with ``code`` the
+  status as text and ``source`` ``"application"``. Mapping and lookup errors give 422 with the
+  mapper's errors (``source`` ``"mapping"``/``"lookup"``) and send nothing. A 2xx answer that
+  fails ``successPath``/``successValues`` gives 422, code ``"success_path"``. A request that
+  fails for good (``RequestFailed``) gives its status (502 for network errors), source
+  ``"connection"`` for network errors. ``AuthFailed`` is raised: the connection is offline.
+* **Composite (add or update).** With two ``relativeURI``/``method`` entries the first is the
+  update, the second the create (modern ``requestType`` may say otherwise). The record exists
+  when ``existingExtract`` (modern) names a non-empty record field, or the existence lookup
+  finds a match: ``existingLookupName``, ``resourceId.lookupName``, else the first lookup named
+  in the update URI (``customers/{idLookup}``). The existence check ignores the lookup's
+  ``default``/``allowFailures``: no match means "create".
+* **ignoreExisting / ignoreMissing.** Existence comes from ``ignoreExtract`` /
+  ``ignoreLookupName`` when set, else as above. Skipped records are ``statusCode`` 200,
+  ``ignored: True``, ``id`` the existing id when known; they count in ``numIgnore``
+  (``count_results``).
+* **Body.** The mapped record (the source record when ``sendPostMappedData`` is false) as JSON,
+  or form-encoded for ``urlencoded`` (nested values as JSON text). A ``body`` template (modern;
+  a list pairs with composite entries) is rendered in "body" mode against the mapped record;
+  for batches against ``batch_of_records: [{record}...]``.
+* **Batches.** Only when ``batchSize`` > 1: records for the same entry go as one JSON array; the
+  answer's array (at ``response.resourcePath``, or the body itself) is split back by position,
+  each item judged by its own ``statusCode``/``errors``. A mismatched answer fails the batch.
+* **Templates** in URIs, headers and lookups: see ``lookups.py`` (``{{`` = handlebars, else
+  legacy ``{name}``). URIs and headers render against the source (pre-mapped) record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+
+import orjson
+
+from integrator.adaptors.http.client import (
+    MEDIA_TYPES,
+    ConnectionClient,
+    RequestFailed,
+    connection_block,
+)
+from integrator.adaptors.http.export import parse_body
+from integrator.adaptors.http.lookups import (
+    LookupRequestFailed,
+    RestLookupProvider,
+    referenced_lookups,
+    render_placeholders,
+)
+from integrator.adaptors.http.records import body_snippet, read_path, value_text
+from integrator.mapping import Mapper, Operation, compile_import
+from integrator.mapping.datatypes import MISSING, FieldError, is_empty, js_string
+from integrator.mapping.lookups import import_lookups
+from integrator.mapping.templates import TemplateError
+
+__all__ = ["count_results", "import_records"]
+
+#: Most API errors one record result carries.
+MAX_ERRORS = 10
+#: Where the id of a created record is, when the import does not say.
+DEFAULT_ID_PATHS = ("id", "_id")
+
+
+def _result(
+    status: int,
+    *,
+    record_id: Any = None,
+    body: Any = None,
+    errors: list[dict[str, Any]] | None = None,
+    ignored: bool = False,
+) -> dict[str, Any]:
+    shown = None if record_id is None or record_id is MISSING else js_string(record_id)
+    return {
+        "statusCode": status,
+        "id": shown,
+        "_json": body,
+        "errors": errors or [],
+        "ignored": ignored,
+    }
+
+
+def _error(code: str, message: str, source: str, where: str | None = None) -> dict[str, Any]:
+    entry = {"code": code, "message": message, "source": source}
+    if where:
+        entry["field"] = where
+    return entry
+
+
+def count_results(results: list[dict[str, Any]]) -> dict[str, int]:
+    """``numSuccess``/``numError``/``numIgnore`` as a job counts them.
+
+    A 2xx result that carries errors is a partial success and counts as a success.
+    """
+    counts = {"numSuccess": 0, "numError": 0, "numIgnore": 0}
+    for result in results:
+        if result.get("ignored"):
+            counts["numIgnore"] += 1
+        elif 200 <= int(result.get("statusCode") or 0) < 300:
+            counts["numSuccess"] += 1
+        else:
+            counts["numError"] += 1
+    return counts
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list) else [value]
+
+
+def _pick(value: Any, index: int) -> Any:
+    """Entry ``index`` of a per-entry setting (a list), or the setting shared by all entries."""
+    if isinstance(value, list):
+        return value[index] if index < len(value) else None
+    return value
+
+
+@dataclass(slots=True)
+class Entry:
+    """One request an import can send (a composite import has two)."""
+
+    method: str
+    uri: str
+    request_type: Operation
+    body: str | None = None
+    success_path: str | None = None
+    success_values: list[str] = field(default_factory=list)
+    id_path: str | None = None
+    resource_path: str | None = None
+
+
+class ImportPlan:
+    """What an import document says, read once per call."""
+
+    def __init__(self, import_doc: dict[str, Any], connection: Mapping[str, Any]) -> None:
+        self.legacy = not isinstance(import_doc.get("http"), dict)
+        block = import_doc.get("rest" if self.legacy else "http")
+        self.block: dict[str, Any] = block if isinstance(block, dict) else {}
+        self.lookups = {lookup["name"]: lookup for lookup in import_lookups(import_doc)}
+        self.dynamic = [n for n, d in self.lookups.items() if not isinstance(d.get("map"), dict)]
+        self.ignore_existing = bool(import_doc.get("ignoreExisting"))
+        self.ignore_missing = bool(import_doc.get("ignoreMissing"))
+        self.send_mapped = self.block.get("sendPostMappedData") is not False
+        self.batch_size = int(self.block.get("batchSize") or 1)
+        media = self.block.get("requestMediaType") or connection_block(connection).get("mediaType")
+        self.media = str(media or "json")
+        self.headers = [
+            (str(h["name"]), str(h.get("value") or ""))
+            for h in self.block.get("headers") or []
+            if isinstance(h, dict) and h.get("name")
+        ]
+        self.entries = self._entries()
+        self.update_index, self.create_index = self._composite_indexes()
+        self.existing_extract = self.block.get("existingExtract")
+        self.existing_lookup = self._existing_lookup()
+
+    def _entries(self) -> list[Entry]:
+        uris = _as_list(self.block.get("relativeURI")) or [""]
+        methods = _as_list(self.block.get("method")) or ["POST"]
+        types = [str(t).lower() for t in _as_list(self.block.get("requestType"))]
+        response = (
+            self.block.get("response") if isinstance(self.block.get("response"), dict) else {}
+        )
+        response = response or {}
+        count = max(len(uris), len(methods))
+        entries = []
+        for index in range(count):
+            method = str(methods[min(index, len(methods) - 1)]).upper()
+            if index < len(types) and types[index] in ("create", "update"):
+                request_type: Operation = "update" if types[index] == "update" else "create"
+            elif count > 1:
+                request_type = "update" if index == 0 else "create"
+            else:
+                request_type = "update" if method in ("PUT", "PATCH") else "create"
+            success_values = _pick(response.get("successValues"), index)
+            if success_values is None and self.legacy:
+                success_values = self.block.get("successValues")
+            entries.append(
+                Entry(
+                    method=method,
+                    uri=str(uris[min(index, len(uris) - 1)]),
+                    request_type=request_type,
+                    body=_pick(self.block.get("body"), index) if not self.legacy else None,
+                    success_path=_pick(response.get("successPath"), index)
+                    or (self.block.get("successPath") if self.legacy else None),
+                    success_values=[str(v) for v in _as_list(success_values)],
+                    id_path=_pick(response.get("resourceIdPath"), index)
+                    or self.block.get("responseIdPath"),
+                    resource_path=_pick(response.get("resourcePath"), index),
+                )
+            )
+        return entries
+
+    def _composite_indexes(self) -> tuple[int | None, int | None]:
+        if len(self.entries) < 2:
+            return None, None
+        kinds = [entry.request_type for entry in self.entries]
+        update = kinds.index("update") if "update" in kinds else 0
+        create = kinds.index("create") if "create" in kinds else 1
+        return update, create
+
+    def _existing_lookup(self) -> str | None:
+        for name in (
+            self.block.get("existingLookupName"),
+            (self.block.get("resourceId") or {}).get("lookupName"),
+        ):
+            if isinstance(name, str) and name in self.lookups:
+                return name
+        if self.update_index is not None:
+            named = referenced_lookups(self.entries[self.update_index].uri, self.dynamic)
+            return named[0] if named else None
+        return None
+
+
+@dataclass(slots=True)
+class Prepared:
+    """A record ready to send: its entry, URI, headers and payload."""
+
+    position: int
+    entry_index: int
+    uri: str
+    headers: dict[str, str]
+    payload: dict[str, Any]
+    existing_id: Any = None
+
+
+class _Importer:
+    def __init__(self, plan: ImportPlan, mapper: Mapper, client: ConnectionClient) -> None:
+        self.plan = plan
+        self.mapper = mapper
+        self.client = client
+
+    # -- existence --------------------------------------------------------------------------------
+
+    def _existence(
+        self, record: dict[str, Any], provider: RestLookupProvider, extract: Any, lookup: Any
+    ) -> tuple[bool | None, Any]:
+        """``(exists, existing id)``; ``None`` when nothing in the import says."""
+        if isinstance(extract, str) and extract:
+            value = read_path(record, extract)
+            return (not is_empty(value), None if value is MISSING else value)
+        if isinstance(lookup, str) and lookup in self.plan.lookups:
+            value = provider.fetch(lookup, record)
+            return (value is not MISSING, None if value is MISSING else value)
+        return None, None
+
+    def _ignore_reason(
+        self,
+        record: dict[str, Any],
+        provider: RestLookupProvider,
+        composite: tuple[bool | None, Any],
+    ) -> tuple[bool, Any]:
+        plan = self.plan
+        if not (plan.ignore_existing or plan.ignore_missing):
+            return False, None
+        extract, lookup = plan.block.get("ignoreExtract"), plan.block.get("ignoreLookupName")
+        exists, found = (
+            self._existence(record, provider, extract, lookup) if extract or lookup else composite
+        )
+        if exists is True and plan.ignore_existing:
+            return True, found
+        return exists is False and plan.ignore_missing, None
+
+    # -- one record -------------------------------------------------------------------------------
+
+    def prepare(self, position: int, record: dict[str, Any]) -> Prepared | dict[str, Any]:
+        """Decide, map and render one record; a result dict when it ends here."""
+        plan = self.plan
+        provider = RestLookupProvider(self.client, plan.lookups)
+        if not isinstance(record, dict):
+            return _result(422, errors=[_error("invalid_record", "Not a JSON object.", "mapping")])
+        try:
+            composite: tuple[bool | None, Any] = (None, None)
+            if plan.update_index is not None:
+                composite = self._existence(
+                    record, provider, plan.existing_extract, plan.existing_lookup
+                )
+            ignored, found = self._ignore_reason(record, provider, composite)
+            if ignored:
+                return _result(200, record_id=found, ignored=True)
+            if plan.update_index is not None and plan.create_index is not None:
+                index = plan.update_index if composite[0] else plan.create_index
+            else:
+                index = 0
+            entry = plan.entries[index]
+            mapped = self.mapper.map(record, provider=provider, operation=entry.request_type)
+            if provider.auth_failure is not None:
+                raise provider.auth_failure
+            if mapped.record is None:
+                return _result(422, errors=list(mapped.errors))
+
+            def resolve(name: str) -> Any:
+                return provider.resolve(name, record)
+
+            uri = render_placeholders(
+                entry.uri, record, "uri", lookup_names=plan.dynamic, resolve_lookup=resolve
+            )
+            headers = {
+                name: render_placeholders(
+                    value, record, "plain", lookup_names=plan.dynamic, resolve_lookup=resolve
+                )
+                for name, value in plan.headers
+            }
+        except (FieldError, LookupRequestFailed, RequestFailed) as exc:
+            return _result(422, errors=[_error(_code(exc), _message(exc), "lookup")])
+        except TemplateError as exc:
+            return _result(422, errors=[_error("template_error", str(exc), "mapping")])
+        payload = mapped.record if plan.send_mapped else record
+        existing_id = composite[1] if composite[0] else None
+        return Prepared(position, index, uri, headers, payload, existing_id)
+
+    def send(self, prepared: Prepared) -> dict[str, Any]:
+        entry = self.plan.entries[prepared.entry_index]
+        try:
+            content, content_type = self._body(
+                entry, {"record": prepared.payload}, prepared.payload
+            )
+        except TemplateError as exc:
+            return _result(422, errors=[_error("template_error", str(exc), "mapping")])
+        response = self._request(entry, prepared.uri, prepared.headers, content, content_type)
+        if isinstance(response, dict):
+            return response
+        status, body = response
+        return self._judge(entry, status, body, prepared.existing_id)
+
+    # -- batches ----------------------------------------------------------------------------------
+
+    def send_batch(self, batch: list[Prepared]) -> list[dict[str, Any]]:
+        entry = self.plan.entries[batch[0].entry_index]
+        payloads = [p.payload for p in batch]
+        context = {"batch_of_records": [{"record": p, "data": p} for p in payloads]}
+        try:
+            content, content_type = self._body(entry, context, payloads)
+        except TemplateError as exc:
+            error = _error("template_error", str(exc), "mapping")
+            return [_result(422, errors=[dict(error)]) for _ in batch]
+        response = self._request(entry, batch[0].uri, batch[0].headers, content, content_type)
+        if isinstance(response, dict):
+            return [dict(response) for _ in batch]
+        status, body = response
+        if not 200 <= status < 300:
+            return [self._judge(entry, status, body, None) for _ in batch]
+        items = read_path(body, entry.resource_path) if entry.resource_path else body
+        if not isinstance(items, list) or len(items) != len(batch):
+            message = (
+                f"Sent {len(batch)} records but the answer holds no array of {len(batch)} "
+                f"results: {body_snippet(body, 200)}"
+            )
+            error = _error("batch_mismatch", message, "application")
+            return [_result(422, body=body, errors=[dict(error)]) for _ in batch]
+        results = []
+        for prepared, item in zip(batch, items, strict=True):
+            item_status = item.get("statusCode") if isinstance(item, dict) else None
+            results.append(
+                self._judge(entry, int(item_status or status), item, prepared.existing_id)
+            )
+        return results
+
+    # -- requests and answers ---------------------------------------------------------------------
+
+    def _body(
+        self, entry: Entry, context: dict[str, Any], payload: Any
+    ) -> tuple[bytes | None, str]:
+        if isinstance(entry.body, str) and entry.body:
+            record = context.get("record") if isinstance(context.get("record"), dict) else {}
+            extra = {k: v for k, v in context.items() if k != "record"}
+            text = render_placeholders(entry.body, record or {}, "body", extra=extra)
+            return text.encode(), MEDIA_TYPES.get(self.plan.media, "application/json")
+        if entry.method in ("GET", "DELETE"):
+            return None, ""
+        if self.plan.media == "urlencoded" and isinstance(payload, dict):
+            form = {
+                key: value if isinstance(value, str) else orjson.dumps(value).decode()
+                for key, value in payload.items()
+            }
+            return urlencode(form).encode(), MEDIA_TYPES["urlencoded"]
+        return orjson.dumps(payload), MEDIA_TYPES["json"]
+
+    def _request(
+        self,
+        entry: Entry,
+        uri: str,
+        headers: dict[str, str],
+        content: bytes | None,
+        content_type: str,
+    ) -> tuple[int, Any] | dict[str, Any]:
+        if content is not None and content_type:
+            headers = {"Content-Type": content_type, **headers}
+        try:
+            response = self.client.request(
+                entry.method, uri, headers=headers or None, content=content
+            )
+        except RequestFailed as exc:
+            status = exc.status or 502
+            source = "application" if exc.status else "connection"
+            code = str(exc.status) if exc.status else "request_failed"
+            return _result(status, errors=[_error(code, exc.message, source)])
+        body = parse_body(response.content, response.headers.get("content-type", ""))
+        return response.status_code, body
+
+    def _judge(self, entry: Entry, status: int, body: Any, existing_id: Any) -> dict[str, Any]:
+        if not 200 <= status < 300:
+            return _result(status, body=body, errors=_api_errors(status, body))
+        if entry.success_path:
+            value = read_path(body, entry.success_path)
+            if entry.success_values:
+                ok = value_text(value) in entry.success_values
+            else:
+                ok = value is not MISSING and value_text(value) not in ("", "null", "false", "0")
+            if not ok:
+                message = (
+                    f"successPath '{entry.success_path}' is {value_text(value)!r}, not a success "
+                    f"value. Response: {body_snippet(body, 200)}"
+                )
+                return _result(
+                    422, body=body, errors=[_error("success_path", message, "application")]
+                )
+        record_id = _read_id(body, entry.id_path)
+        if record_id is MISSING or record_id is None:
+            record_id = existing_id
+        return _result(200, record_id=record_id, body=body)
+
+
+def _read_id(body: Any, path: str | None) -> Any:
+    if path:
+        return read_path(body, path)
+    for candidate in DEFAULT_ID_PATHS:
+        value = read_path(body, candidate)
+        if value is not MISSING and value is not None:
+            return value
+    return MISSING
+
+
+def _api_errors(status: int, body: Any) -> list[dict[str, Any]]:
+    """The API's own words: ``errors[].message``, else ``message``/``error``, else a snippet."""
+    code = str(status)
+    found: list[dict[str, Any]] = []
+    if isinstance(body, dict):
+        for item in _as_list(body.get("errors"))[:MAX_ERRORS]:
+            if isinstance(item, dict) and item.get("message"):
+                where = item.get("field")
+                found.append(
+                    _error(code, js_string(item["message"]), "application", where and str(where))
+                )
+            elif isinstance(item, str):
+                found.append(_error(code, item, "application"))
+        if not found:
+            for key in ("message", "error_description", "error"):
+                value = body.get(key)
+                if isinstance(value, dict) and value.get("message"):
+                    value = value["message"]
+                if isinstance(value, str) and value:
+                    found.append(_error(code, value, "application"))
+                    break
+    if not found:
+        snippet = body_snippet(body, 300) or f"HTTP {status} with an empty body"
+        found.append(_error(code, snippet, "application"))
+    return found
+
+
+def _code(exc: Exception) -> str:
+    if isinstance(exc, FieldError):
+        return exc.code
+    return "lookup_error"
+
+
+def _message(exc: Exception) -> str:
+    if isinstance(exc, FieldError | RequestFailed):
+        return exc.message
+    return str(exc)
+
+
+def import_records(
+    import_doc: dict[str, Any],
+    connection: dict[str, Any],
+    records: list[dict[str, Any]],
+    *,
+    client: ConnectionClient | None = None,
+) -> list[dict[str, Any]]:
+    """Import ``records`` through an HTTP/REST import; one result per record, in input order.
+
+    ``connection`` is the unsealed connection document; pass ``client`` to share one. Raises
+    ``AuthFailed`` when the API refuses the credentials (the caller sets the connection
+    offline) and ``ValidationFailed`` for a mapping that cannot compile; every other failure
+    is reported on its record only. See the module docstring for the result shape.
+    """
+    plan = ImportPlan(import_doc, connection)
+    mapper = compile_import(import_doc)
+    own = client is None
+    max_attempts = import_doc.get("maxAttempts")
+    attempts = max_attempts if isinstance(max_attempts, int) and max_attempts > 0 else 5
+    active = client or ConnectionClient(connection, max_attempts=attempts)
+    try:
+        importer = _Importer(plan, mapper, active)
+        results: list[dict[str, Any] | None] = [None] * len(records)
+        pending: dict[int, list[Prepared]] = {}
+        for position, record in enumerate(records):
+            prepared = importer.prepare(position, record)
+            if isinstance(prepared, dict):
+                results[position] = prepared
+            elif plan.batch_size > 1:
+                group = pending.setdefault(prepared.entry_index, [])
+                group.append(prepared)
+                if len(group) >= plan.batch_size:
+                    _store(results, group, importer.send_batch(group))
+                    pending[prepared.entry_index] = []
+            else:
+                results[position] = importer.send(prepared)
+        for group in pending.values():
+            if group:
+                _store(results, group, importer.send_batch(group))
+        return [result if result is not None else _result(500) for result in results]
+    finally:
+        if own:
+            active.close()
+
+
+def _store(
+    results: list[dict[str, Any] | None], batch: list[Prepared], answers: list[dict[str, Any]]
+) -> None:
+    for prepared, answer in zip(batch, answers, strict=True):
+        results[prepared.position] = answer
