@@ -27,12 +27,10 @@ Exports, imports, lookups and pings of an HTTP/REST connection all send their re
 
 from __future__ import annotations
 
-import contextlib
 import email.utils
 import logging
-import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -46,9 +44,11 @@ from integrator.adaptors.http.auth import (
     UnsupportedAuth,
     auth_from_connection,
 )
+from integrator.adaptors.http.concurrency import CONCURRENCY, ConcurrencyLimits
 from integrator.adaptors.http.debuglog import DebugLog, Redactor
+from integrator.adaptors.http.errors import HttpAdaptorError, PingFailed, RequestFailed, _Transient
+from integrator.adaptors.http.ping import as_text, check_ping_body, value_at
 from integrator.mapping.datatypes import MISSING
-from integrator.mapping.paths import compile_getter
 from integrator.mapping.templates import render, template_context
 
 __all__ = [
@@ -82,38 +82,6 @@ MAX_RATE_LIMIT_WAITS = 50
 SNIPPET = 500
 
 
-class HttpAdaptorError(Exception):
-    """Base of the errors this client raises."""
-
-
-class RequestFailed(HttpAdaptorError):
-    """A request failed for good: server errors or network errors outlasted every attempt.
-
-    ``status`` is ``None`` for network errors; ``body`` is the start of the last response body.
-    """
-
-    def __init__(
-        self, message: str, *, status: int | None = None, body: str = "", url: str = ""
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
-        self.body = body
-        self.url = url
-
-
-class _Transient(RequestFailed):
-    """Raised inside the retry loop for what is worth another attempt."""
-
-
-class PingFailed(HttpAdaptorError):
-    """The connection's ping did not succeed; the message says why."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
 def connection_block(connection: Mapping[str, Any]) -> dict[str, Any]:
     """The settings block of a ``rest`` (legacy) or ``http`` (modern) connection."""
     name = "rest" if connection.get("type") == "rest" else "http"
@@ -121,64 +89,6 @@ def connection_block(connection: Mapping[str, Any]) -> dict[str, Any]:
         name = "http" if isinstance(connection.get("http"), dict) else "rest"
     block = connection.get(name)
     return dict(block) if isinstance(block, Mapping) else {}
-
-
-class ConcurrencyLimits:
-    """Semaphores capping simultaneous requests per connection, shared by all clients.
-
-    A connection's key is its ``_id``, or the ``_borrowConcurrencyFromConnectionId`` it borrows
-    from. The lender's ``concurrencyLevel`` wins once its client has been built (``configure``);
-    until then a borrower uses its own level. No level means unlimited ("burst" mode).
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._levels: dict[str, int | None] = {}
-        self._semaphores: dict[str, tuple[int, threading.BoundedSemaphore]] = {}
-
-    def configure(self, key: str, level: int | None) -> None:
-        """Record the level of the connection ``key`` (its own client calls this)."""
-        with self._lock:
-            self._levels[key] = level
-
-    def level(self, key: str, fallback: int | None = None) -> int | None:
-        with self._lock:
-            return self._levels.get(key, fallback)
-
-    @contextlib.contextmanager
-    def slot(self, key: str, fallback: int | None = None) -> Iterator[None]:
-        """Hold one of ``key``'s request slots for the duration of the block."""
-        level = self.level(key, fallback)
-        if level is None or level < 1:
-            yield
-            return
-        with self._lock:
-            current = self._semaphores.get(key)
-            if current is None or current[0] != level:
-                # A changed level starts a new semaphore; requests in flight release the old one.
-                current = (level, threading.BoundedSemaphore(level))
-                self._semaphores[key] = current
-            semaphore = current[1]
-        with semaphore:
-            yield
-
-
-#: The process-wide registry used when a client is not given one.
-CONCURRENCY = ConcurrencyLimits()
-
-
-def _as_text(value: Any) -> str:
-    """A JSON value as integrator.io compares it with ``successValues``/``failValues``."""
-    if value is True or value is False:
-        return "true" if value else "false"
-    if value is None:
-        return "null"
-    return str(value)
-
-
-def _value_at(body: Any, path: str) -> Any:
-    path = path[2:] if path.startswith("$.") else path
-    return compile_getter(path)(body)
 
 
 class ConnectionClient:
@@ -365,7 +275,7 @@ class ConnectionClient:
                 f"Ping {method} {self._redactor.url(str(response.url))} returned HTTP "
                 f"{response.status_code}: {self._snippet(response)}"
             )
-        _check_ping_body(ping, response)
+        check_ping_body(ping, response)
         return None
 
     def close(self) -> None:
@@ -495,8 +405,8 @@ class ConnectionClient:
         body = self._json(response)
         if body is MISSING:
             return False
-        value = _value_at(body, str(path))
-        return value is not MISSING and _as_text(value) in {str(v) for v in values}
+        value = value_at(body, str(path))
+        return value is not MISSING and as_text(value) in {str(v) for v in values}
 
     def _is_rate_limited(self, response: httpx2.Response) -> bool:
         rate_limit = {} if self.legacy else dict(self.block.get("rateLimit") or {})
@@ -579,37 +489,3 @@ class ConnectionClient:
                 f"; {retry}" if retry else "",
                 f"; {entry['error']}" if error else "",
             )
-
-
-def _check_ping_body(ping: Mapping[str, Any], response: httpx2.Response) -> None:
-    """Apply ``errorPath``, ``failPath``/``failValues`` and ``successPath``/``successValues``."""
-    paths = [ping.get(name) for name in ("errorPath", "failPath", "successPath")]
-    if not any(paths):
-        return
-    try:
-        body = response.json()
-    except ValueError as exc:
-        raise PingFailed("Ping response is not JSON, so its paths cannot be checked.") from exc
-    error_path, fail_path, success_path = paths
-    if error_path:
-        error = _value_at(body, str(error_path))
-        if error is not MISSING and error not in (None, "", [], {}):
-            raise PingFailed(f"Ping returned an error at {error_path}: {_as_text(error)}")
-    if fail_path:
-        value = _value_at(body, str(fail_path))
-        fail_values = [str(v) for v in ping.get("failValues") or []]
-        failed = _as_text(value) in fail_values if fail_values else value not in (MISSING, None)
-        if value is not MISSING and failed:
-            raise PingFailed(f"Ping failed: {fail_path} is {_as_text(value)!r}")
-    if success_path:
-        value = _value_at(body, str(success_path))
-        success_values = [str(v) for v in ping.get("successValues") or []]
-        if value is MISSING:
-            raise PingFailed(f"Ping response has no value at {success_path}")
-        if success_values and _as_text(value) not in success_values:
-            raise PingFailed(
-                f"Ping failed: {success_path} is {_as_text(value)!r}, expected one of "
-                f"{success_values}"
-            )
-        if not success_values and value in (None, False, "", 0, "false"):
-            raise PingFailed(f"Ping failed: {success_path} is {_as_text(value)!r}")

@@ -62,58 +62,19 @@ from integrator.adaptors.http.lookups import (
     render_placeholders,
 )
 from integrator.adaptors.http.records import body_snippet, read_path, value_text
+from integrator.adaptors.http.results import (
+    api_errors,
+    count_results,
+    read_id,
+    record_error,
+    record_result,
+)
 from integrator.mapping import Mapper, Operation, compile_import
-from integrator.mapping.datatypes import MISSING, FieldError, is_empty, js_string
+from integrator.mapping.datatypes import MISSING, FieldError, is_empty
 from integrator.mapping.lookups import import_lookups
 from integrator.mapping.templates import TemplateError
 
 __all__ = ["count_results", "import_records"]
-
-#: Most API errors one record result carries.
-MAX_ERRORS = 10
-#: Where the id of a created record is, when the import does not say.
-DEFAULT_ID_PATHS = ("id", "_id")
-
-
-def _result(
-    status: int,
-    *,
-    record_id: Any = None,
-    body: Any = None,
-    errors: list[dict[str, Any]] | None = None,
-    ignored: bool = False,
-) -> dict[str, Any]:
-    shown = None if record_id is None or record_id is MISSING else js_string(record_id)
-    return {
-        "statusCode": status,
-        "id": shown,
-        "_json": body,
-        "errors": errors or [],
-        "ignored": ignored,
-    }
-
-
-def _error(code: str, message: str, source: str, where: str | None = None) -> dict[str, Any]:
-    entry = {"code": code, "message": message, "source": source}
-    if where:
-        entry["field"] = where
-    return entry
-
-
-def count_results(results: list[dict[str, Any]]) -> dict[str, int]:
-    """``numSuccess``/``numError``/``numIgnore`` as a job counts them.
-
-    A 2xx result that carries errors is a partial success and counts as a success.
-    """
-    counts = {"numSuccess": 0, "numError": 0, "numIgnore": 0}
-    for result in results:
-        if result.get("ignored"):
-            counts["numIgnore"] += 1
-        elif 200 <= int(result.get("statusCode") or 0) < 300:
-            counts["numSuccess"] += 1
-        else:
-            counts["numError"] += 1
-    return counts
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -282,7 +243,9 @@ class _Importer:
         plan = self.plan
         provider = RestLookupProvider(self.client, plan.lookups)
         if not isinstance(record, dict):
-            return _result(422, errors=[_error("invalid_record", "Not a JSON object.", "mapping")])
+            return record_result(
+                422, errors=[record_error("invalid_record", "Not a JSON object.", "mapping")]
+            )
         try:
             composite: tuple[bool | None, Any] = (None, None)
             if plan.update_index is not None:
@@ -291,7 +254,7 @@ class _Importer:
                 )
             ignored, found = self._ignore_reason(record, provider, composite)
             if ignored:
-                return _result(200, record_id=found, ignored=True)
+                return record_result(200, record_id=found, ignored=True)
             if plan.update_index is not None and plan.create_index is not None:
                 index = plan.update_index if composite[0] else plan.create_index
             else:
@@ -301,7 +264,7 @@ class _Importer:
             if provider.auth_failure is not None:
                 raise provider.auth_failure
             if mapped.record is None:
-                return _result(422, errors=list(mapped.errors))
+                return record_result(422, errors=list(mapped.errors))
 
             def resolve(name: str) -> Any:
                 return provider.resolve(name, record)
@@ -316,9 +279,9 @@ class _Importer:
                 for name, value in plan.headers
             }
         except (FieldError, LookupRequestFailed, RequestFailed) as exc:
-            return _result(422, errors=[_error(_code(exc), _message(exc), "lookup")])
+            return record_result(422, errors=[record_error(_code(exc), _message(exc), "lookup")])
         except TemplateError as exc:
-            return _result(422, errors=[_error("template_error", str(exc), "mapping")])
+            return record_result(422, errors=[record_error("template_error", str(exc), "mapping")])
         payload = mapped.record if plan.send_mapped else record
         existing_id = composite[1] if composite[0] else None
         return Prepared(position, index, uri, headers, payload, existing_id)
@@ -330,7 +293,7 @@ class _Importer:
                 entry, {"record": prepared.payload}, prepared.payload
             )
         except TemplateError as exc:
-            return _result(422, errors=[_error("template_error", str(exc), "mapping")])
+            return record_result(422, errors=[record_error("template_error", str(exc), "mapping")])
         response = self._request(entry, prepared.uri, prepared.headers, content, content_type)
         if isinstance(response, dict):
             return response
@@ -346,8 +309,8 @@ class _Importer:
         try:
             content, content_type = self._body(entry, context, payloads)
         except TemplateError as exc:
-            error = _error("template_error", str(exc), "mapping")
-            return [_result(422, errors=[dict(error)]) for _ in batch]
+            error = record_error("template_error", str(exc), "mapping")
+            return [record_result(422, errors=[dict(error)]) for _ in batch]
         response = self._request(entry, batch[0].uri, batch[0].headers, content, content_type)
         if isinstance(response, dict):
             return [dict(response) for _ in batch]
@@ -360,8 +323,8 @@ class _Importer:
                 f"Sent {len(batch)} records but the answer holds no array of {len(batch)} "
                 f"results: {body_snippet(body, 200)}"
             )
-            error = _error("batch_mismatch", message, "application")
-            return [_result(422, body=body, errors=[dict(error)]) for _ in batch]
+            error = record_error("batch_mismatch", message, "application")
+            return [record_result(422, body=body, errors=[dict(error)]) for _ in batch]
         results = []
         for prepared, item in zip(batch, items, strict=True):
             item_status = item.get("statusCode") if isinstance(item, dict) else None
@@ -408,13 +371,13 @@ class _Importer:
             status = exc.status or 502
             source = "application" if exc.status else "connection"
             code = str(exc.status) if exc.status else "request_failed"
-            return _result(status, errors=[_error(code, exc.message, source)])
+            return record_result(status, errors=[record_error(code, exc.message, source)])
         body = parse_body(response.content, response.headers.get("content-type", ""))
         return response.status_code, body
 
     def _judge(self, entry: Entry, status: int, body: Any, existing_id: Any) -> dict[str, Any]:
         if not 200 <= status < 300:
-            return _result(status, body=body, errors=_api_errors(status, body))
+            return record_result(status, body=body, errors=api_errors(status, body))
         if entry.success_path:
             value = read_path(body, entry.success_path)
             if entry.success_values:
@@ -426,50 +389,13 @@ class _Importer:
                     f"successPath '{entry.success_path}' is {value_text(value)!r}, not a success "
                     f"value. Response: {body_snippet(body, 200)}"
                 )
-                return _result(
-                    422, body=body, errors=[_error("success_path", message, "application")]
+                return record_result(
+                    422, body=body, errors=[record_error("success_path", message, "application")]
                 )
-        record_id = _read_id(body, entry.id_path)
+        record_id = read_id(body, entry.id_path)
         if record_id is MISSING or record_id is None:
             record_id = existing_id
-        return _result(200, record_id=record_id, body=body)
-
-
-def _read_id(body: Any, path: str | None) -> Any:
-    if path:
-        return read_path(body, path)
-    for candidate in DEFAULT_ID_PATHS:
-        value = read_path(body, candidate)
-        if value is not MISSING and value is not None:
-            return value
-    return MISSING
-
-
-def _api_errors(status: int, body: Any) -> list[dict[str, Any]]:
-    """The API's own words: ``errors[].message``, else ``message``/``error``, else a snippet."""
-    code = str(status)
-    found: list[dict[str, Any]] = []
-    if isinstance(body, dict):
-        for item in _as_list(body.get("errors"))[:MAX_ERRORS]:
-            if isinstance(item, dict) and item.get("message"):
-                where = item.get("field")
-                found.append(
-                    _error(code, js_string(item["message"]), "application", where and str(where))
-                )
-            elif isinstance(item, str):
-                found.append(_error(code, item, "application"))
-        if not found:
-            for key in ("message", "error_description", "error"):
-                value = body.get(key)
-                if isinstance(value, dict) and value.get("message"):
-                    value = value["message"]
-                if isinstance(value, str) and value:
-                    found.append(_error(code, value, "application"))
-                    break
-    if not found:
-        snippet = body_snippet(body, 300) or f"HTTP {status} with an empty body"
-        found.append(_error(code, snippet, "application"))
-    return found
+        return record_result(200, record_id=record_id, body=body)
 
 
 def _code(exc: Exception) -> str:
@@ -523,7 +449,7 @@ def import_records(
         for group in pending.values():
             if group:
                 _store(results, group, importer.send_batch(group))
-        return [result if result is not None else _result(500) for result in results]
+        return [result if result is not None else record_result(500) for result in results]
     finally:
         if own:
             active.close()
