@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from fakes import FakeSaas
+from integrator.api.context import AppContext
 
 from conftest import Api
 
@@ -166,3 +167,54 @@ def test_virtual_import_on_a_connection(
     [result] = response.json()
     assert result["statusCode"] == 200 and result["_json"]["email"] == "b@example.com"
     assert result["_json"]["name"] == "Bo Ek"
+
+
+def test_virtual_paged_export_walks_every_page_with_the_state(
+    api: Api, connection: dict[str, Any]
+) -> None:
+    path = f"/v1/connections/{connection['_id']}/export/pages"
+    body: dict[str, Any] = {"export": {"http": STRIPE, "pageSize": 8}}
+    seen: list[int] = []
+    for _ in range(10):
+        answer = api.post(path, json=body)
+        assert answer.status_code == 200, answer.text
+        payload = answer.json()
+        seen += [record["id"] for record in payload["data"]]
+        if payload["pagedExportState"]["done"]:
+            break
+        body["pagedExportState"] = payload["pagedExportState"]
+    assert seen == list(range(1, 36))
+    assert payload["pagedExportState"]["pageIndex"] == 5
+
+
+def test_a_modified_or_foreign_paged_export_state_is_rejected(
+    api: Api, other_api: Api, connection: dict[str, Any]
+) -> None:
+    path = f"/v1/connections/{connection['_id']}/export/pages"
+    first = api.post(path, json={"export": {"http": STRIPE, "pageSize": 8}}).json()
+    state = first["pagedExportState"]
+    for tampered in (
+        {**state, "sig": "0" * 64},
+        {**state, "pageIndex": state["pageIndex"] + 1},
+        {**state, "issuedAt": state["issuedAt"] + 10},
+    ):
+        response = api.post(
+            path, json={"export": {"http": STRIPE, "pageSize": 8}, "pagedExportState": tampered}
+        )
+        assert response.status_code == 400, tampered
+        assert response.json()["errors"][0]["code"] == "invalid_state"
+    other_export = {"http": {**STRIPE, "relativeURI": "/stripe/items?limit=5"}, "pageSize": 8}
+    response = api.post(path, json={"export": other_export, "pagedExportState": state})
+    assert response.status_code == 400  # a state is bound to its export document
+
+
+def test_a_paged_export_resumes_even_when_the_server_forgot_the_cursor(
+    api: Api, context: AppContext, connection: dict[str, Any]
+) -> None:
+    path = f"/v1/connections/{connection['_id']}/export/pages"
+    body: dict[str, Any] = {"export": {"http": STRIPE, "pageSize": 8}}
+    first = api.post(path, json=body).json()
+    context.paged_exports._sessions.clear()  # as if another API process answered
+    body["pagedExportState"] = first["pagedExportState"]
+    second = api.post(path, json=body).json()
+    assert [record["id"] for record in second["data"]] == list(range(9, 17))

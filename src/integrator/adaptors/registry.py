@@ -6,7 +6,7 @@ records, lookups); adding an adaptor means adding its subpackage and a line here
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from integrator.adaptors.http.client import ConnectionClient, PingFailed
@@ -46,6 +46,16 @@ EXPORTS: dict[
     "http": _export_http,
     "rest": _export_http,
 }
+
+
+def iter_export_pages(
+    export: Mapping[str, Any], connection: Mapping[str, Any]
+) -> Iterator[list[dict[str, Any]]]:
+    """The export's records in platform pages (``pageSize``), fetched as they are read."""
+    kind = str(connection.get("type"))
+    if kind not in ("http", "rest"):
+        raise AdaptorUnavailable(f"Exports from connections of type '{kind}' are not built yet.")
+    return export_pages(export, connection)
 
 
 def export_records(
@@ -90,4 +100,11 @@ def ping(connection: Mapping[str, Any]) -> None:
     tester(connection)
 
 
-__all__ = ["AdaptorUnavailable", "PingFailed", "export_records", "import_records", "ping"]
+__all__ = [
+    "AdaptorUnavailable",
+    "PingFailed",
+    "export_records",
+    "import_records",
+    "iter_export_pages",
+    "ping",
+]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 
 from fastapi import APIRouter, FastAPI
@@ -23,6 +24,7 @@ from integrator.api.platform_routes import router as platform_router
 from integrator.api.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from integrator.api.resource_routes import add_resource_read_routes, add_resource_routes
 from integrator.config import Settings
+from integrator.engine.paged_exports import PagedExports
 from integrator.resources import REGISTRY
 from integrator.store.crypto import Cipher, load_or_create_key_file
 from integrator.store.db import make_engine, make_session_factory
@@ -54,6 +56,8 @@ def build_context(settings: Settings, *, migrate: bool = True) -> AppContext:
         cipher=Cipher.from_setting(key),
         limiter=limiter,
         auth_cache=AuthCache(settings.auth_cache_seconds),
+        # Its own key, derived from the master key: states are signed, never encrypted.
+        paged_exports=PagedExports(hashlib.sha256(b"paged-export-state:" + key.encode()).digest()),
     )
 
 

@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from integrator.api.ratelimit import RateLimiter
 from integrator.config import Settings
+from integrator.engine.paged_exports import PagedExports
 from integrator.store.accounts import Principal
 from integrator.store.crypto import Cipher
 
@@ -60,6 +61,7 @@ class AppContext:
     cipher: Cipher
     limiter: RateLimiter
     auth_cache: AuthCache
+    paged_exports: PagedExports
 
     @property
     def inline_reads(self) -> bool:

@@ -1,6 +1,7 @@
 """Running exports and imports on request, outside flows (integrator.io's "standalone" and
 "virtual" calls): ``POST /v1/{apiIdentifier}``, ``POST /v1/exports/preview``,
-``POST /v1/connections/{id}/export`` and ``POST /v1/connections/{id}/import``.
+``POST /v1/connections/{id}/export``, ``POST /v1/connections/{id}/export/pages`` (one page
+per call, with a signed ``pagedExportState``) and ``POST /v1/connections/{id}/import``.
 
 The records come back in the response; nothing is saved. Custom request header
 ``Integrator-Relative-URI`` replaces the export's relative URI for that one call.
@@ -15,11 +16,17 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from integrator.adaptors.http.auth import AuthFailed
-from integrator.adaptors.registry import AdaptorUnavailable, export_records, import_records
+from integrator.adaptors.registry import (
+    AdaptorUnavailable,
+    export_records,
+    import_records,
+    iter_export_pages,
+)
 from integrator.api.auth import app_context, current_principal
 from integrator.api.context import AppContext
 from integrator.api.resource_routes import json_response
 from integrator.api.schemas import ERRORS
+from integrator.engine.paged_exports import export_digest
 from integrator.errors import ValidationFailed
 from integrator.resources import REGISTRY
 from integrator.resources.base import check_json_storable, validate_document
@@ -185,6 +192,59 @@ async def virtual_export(
     _offline(connection)
     export = _with_relative_uri(export, request)
     return json_response(await _run_export(export, connection, INVOKE_MAX_RECORDS))
+
+
+class PagedExportRun(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    export: dict[str, Any]
+    pagedExportState: dict[str, Any] | None = None
+
+
+class PagedExportAnswer(BaseModel):
+    data: list[dict[str, Any]]
+    pagedExportState: dict[str, Any]
+
+
+@router.post(
+    "/connections/{id}/export/pages",
+    tags=["connections"],
+    summary="Run a virtual export one page per call; send pagedExportState back for the next",
+    response_model=PagedExportAnswer,
+    responses=ERRORS,
+)
+async def virtual_export_pages(
+    request: Request,
+    id: str,
+    body: PagedExportRun = Body(),
+    principal: Principal = Depends(current_principal),
+) -> Response:
+    context = app_context(request)
+    connection = await context.read(_connection(context, principal, id))
+    try:
+        export = validate_document(REGISTRY["exports"], {**body.export, "_connectionId": id})
+    except ValidationFailed as failed:
+        for item in failed.items:
+            item.field = f"export.{item.field}" if item.field else "export"
+        raise
+    _offline(connection)
+    export = _with_relative_uri(export, request)
+    scope = f"{principal.account_id}|{id}|{export_digest(export)}"
+
+    def next_page() -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        return context.paged_exports.page(
+            scope, lambda: iter_export_pages(export, connection), body.pagedExportState
+        )
+
+    try:
+        data, state = await run_in_threadpool(next_page)
+    except AdaptorUnavailable as exc:
+        raise ValidationFailed.one("adaptor_unavailable", str(exc)) from None
+    except AuthFailed as exc:
+        raise ValidationFailed.one(
+            "auth_failed", f"The connection's credentials were refused: {exc}"
+        ) from None
+    return json_response({"data": data, "pagedExportState": state})
 
 
 @router.post(
