@@ -218,3 +218,43 @@ def test_a_paged_export_resumes_even_when_the_server_forgot_the_cursor(
     body["pagedExportState"] = first["pagedExportState"]
     second = api.post(path, json=body).json()
     assert [record["id"] for record in second["data"]] == list(range(9, 17))
+
+
+def test_debug_mode_keeps_every_request_with_secrets_redacted(api: Api, fake: FakeSaas) -> None:
+    fake.require_token = False
+    connection = api.create(
+        "connections",
+        {
+            "name": "Debugged",
+            "type": "http",
+            "debugDate": "2999-01-01T00:00:00.000Z",
+            "http": {
+                "baseURI": fake.base_url,
+                "mediaType": "json",
+                "auth": {"type": "token", "token": {"token": "very-secret-token-value"}},
+            },
+        },
+    )
+    export = api.create(
+        "exports", {"name": "Items", "_connectionId": connection["_id"], "http": STRIPE}
+    )
+    fake.fail_next(429)
+    assert api.post(f"/v1/{export['apiIdentifier']}", json={}).status_code == 200
+    log = api.get(f"/v1/connections/{connection['_id']}/debug?limit=1000")
+    assert log.status_code == 200, log.text
+    entries = log.json()
+    assert len(entries) == 5  # one 429, then four pages
+    assert [entry["status"] for entry in entries].count(429) == 1
+    assert all(entry["_resourceId"] == export["_id"] for entry in entries)
+    assert "very-secret-token-value" not in log.text
+    one = api.get(f"/v1/connections/{connection['_id']}/debug/{export['_id']}").json()
+    assert len(one) == 5
+    assert api.get(f"/v1/connections/{connection['_id']}/debug/{'a' * 24}").status_code == 204
+
+
+def test_without_debug_mode_nothing_is_kept(api: Api, connection: dict[str, Any]) -> None:
+    export = api.create(
+        "exports", {"name": "Items", "_connectionId": connection["_id"], "http": STRIPE}
+    )
+    assert api.post(f"/v1/{export['apiIdentifier']}", json={}).status_code == 200
+    assert api.get(f"/v1/connections/{connection['_id']}/debug").status_code == 204

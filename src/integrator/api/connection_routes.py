@@ -10,22 +10,26 @@ virtual import and returns the post-mapped records.
 import logging
 from typing import Any
 
-from fastapi import APIRouter, Body, Depends, Request
+from fastapi import APIRouter, Body, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from integrator.adaptors.http.auth import AuthFailed, UnsupportedAuth
+from integrator.adaptors.http.debuglog import DebugLog
 from integrator.adaptors.registry import AdaptorUnavailable, PingFailed, ping
 from integrator.api.auth import app_context, current_principal
+from integrator.api.invoke_routes import Run
 from integrator.api.resource_routes import json_response
 from integrator.api.schemas import ERRORS
+from integrator.engine.debugging import debug_log_for
 from integrator.errors import ErrorItem, ValidationFailed
 from integrator.mapping import map_records
 from integrator.resources import REGISTRY
 from integrator.resources.base import check_json_storable, validate_document
 from integrator.resources.service import ResourceService
 from integrator.store.accounts import Principal
+from integrator.store.repository import list_debug_entries
 
 log = logging.getLogger("integrator.api")
 router = APIRouter()
@@ -56,10 +60,10 @@ class PingAnswer(BaseModel):
     code: int
 
 
-def _ping(connection: dict[str, Any]) -> str | None:
+def _ping(connection: dict[str, Any], debug: DebugLog | None = None) -> str | None:
     """None when the connection answers its ping, else why not."""
     try:
-        ping(connection)
+        ping(connection, debug)
     except (PingFailed, AuthFailed, AdaptorUnavailable, UnsupportedAuth) as exc:
         return str(exc) or type(exc).__name__
     except Exception as exc:  # a broken connection must never make the ping route a 500
@@ -87,7 +91,9 @@ async def ping_saved_connection(
     document = await context.read(
         lambda db: ResourceService(db, context.cipher, principal).unsealed(rtype, id)
     )
-    reason = await run_in_threadpool(_ping, document)
+    debug = debug_log_for(document)
+    reason = await run_in_threadpool(_ping, document, debug)
+    await Run(context, principal, id).save(debug)
 
     def record(offline: bool) -> None:
         with context.transaction() as session:
@@ -114,6 +120,52 @@ async def ping_unsaved_connection(
     if reason is not None:
         raise _ping_failed(reason)
     return json_response({"code": 200})
+
+
+_DEBUG_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "Entries, newest first"},
+    204: {"description": "No entries"},
+    **ERRORS,
+}
+
+
+@router.get(
+    "/connections/{id}/debug",
+    tags=["connections"],
+    summary="The connection's debug log (requests sent while debugDate was in the future)",
+    response_model=None,
+    responses={
+        200: {"description": "Entries, newest first"},
+        204: {"description": "None"},
+        **ERRORS,
+    },
+)
+@router.get(
+    "/connections/{id}/debug/{resource_id}",
+    tags=["connections"],
+    summary="The connection's debug log for one export or import",
+    response_model=None,
+    responses={
+        200: {"description": "Entries, newest first"},
+        204: {"description": "None"},
+        **ERRORS,
+    },
+)
+async def connection_debug_log(
+    request: Request,
+    id: str,
+    resource_id: str | None = None,
+    limit: int = Query(100, ge=1, le=1000),
+    principal: Principal = Depends(current_principal),
+) -> Response:
+    context = app_context(request)
+
+    def read(db: Any) -> list[Any]:
+        ResourceService(db, context.cipher, principal).find(REGISTRY["connections"], id)
+        return list_debug_entries(db, principal.account_id, id, resource_id, limit)
+
+    entries = await context.read(read)
+    return json_response(entries) if entries else Response(status_code=204)
 
 
 def _validated_import(connection_id: str, document: dict[str, Any]) -> dict[str, Any]:

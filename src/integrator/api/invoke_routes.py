@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from integrator.adaptors.http.auth import AuthFailed
+from integrator.adaptors.http.debuglog import DebugLog
 from integrator.adaptors.registry import (
     AdaptorUnavailable,
     export_records,
@@ -26,6 +27,7 @@ from integrator.api.auth import app_context, current_principal
 from integrator.api.context import AppContext
 from integrator.api.resource_routes import json_response
 from integrator.api.schemas import ERRORS
+from integrator.engine.debugging import debug_log_for, save_debug_log
 from integrator.engine.paged_exports import export_digest
 from integrator.errors import ValidationFailed
 from integrator.resources import REGISTRY
@@ -64,17 +66,48 @@ def _with_relative_uri(export: dict[str, Any], request: Request) -> dict[str, An
     return {**export, block: {**(export.get(block) or {}), "relativeURI": override}}
 
 
+class Run:
+    """Who runs what on which connection: where a debug log of the run is saved."""
+
+    def __init__(
+        self,
+        context: AppContext,
+        principal: Principal,
+        connection_id: str,
+        resource_id: str | None = None,
+    ) -> None:
+        self.context = context
+        self.principal = principal
+        self.connection_id = connection_id
+        self.resource_id = resource_id
+
+    async def save(self, log: DebugLog | None) -> None:
+        if log is None:
+            return
+
+        def save() -> None:
+            with self.context.transaction() as session:
+                save_debug_log(
+                    session, self.principal.account_id, self.connection_id, self.resource_id, log
+                )
+
+        await run_in_threadpool(save)
+
+
 async def _run_export(
-    export: dict[str, Any], connection: dict[str, Any], limit: int
+    run: Run, export: dict[str, Any], connection: dict[str, Any], limit: int
 ) -> dict[str, Any]:
+    debug = debug_log_for(connection, export)
     try:
-        records, more = await run_in_threadpool(export_records, export, connection, limit)
+        records, more = await run_in_threadpool(export_records, export, connection, limit, debug)
     except AdaptorUnavailable as exc:
         raise ValidationFailed.one("adaptor_unavailable", str(exc)) from None
     except AuthFailed as exc:
         raise ValidationFailed.one(
             "auth_failed", f"The connection's credentials were refused: {exc}"
         ) from None
+    finally:
+        await run.save(debug)
     result: dict[str, Any] = {"data": records}
     if more:
         result["truncated"] = True
@@ -116,16 +149,22 @@ def _records(value: Any, field: str) -> list[dict[str, Any]]:
 
 
 async def _run_import(
-    import_doc: dict[str, Any], connection: dict[str, Any], records: list[dict[str, Any]]
+    run: Run,
+    import_doc: dict[str, Any],
+    connection: dict[str, Any],
+    records: list[dict[str, Any]],
 ) -> list[dict[str, Any]]:
+    debug = debug_log_for(connection, import_doc)
     try:
-        return await run_in_threadpool(import_records, import_doc, connection, records)
+        return await run_in_threadpool(import_records, import_doc, connection, records, debug)
     except AdaptorUnavailable as exc:
         raise ValidationFailed.one("adaptor_unavailable", str(exc)) from None
     except AuthFailed as exc:
         raise ValidationFailed.one(
             "auth_failed", f"The connection's credentials were refused: {exc}"
         ) from None
+    finally:
+        await run.save(debug)
 
 
 def _connection(context: AppContext, principal: Principal, id_: str) -> Callable[[Any], Any]:
@@ -165,7 +204,8 @@ async def preview_export(
     connection = await context.read(_connection(context, principal, connection_id))
     limit = min(int((export.get("test") or {}).get("limit") or PREVIEW_MAX_RECORDS), 100)
     export = {**_with_relative_uri(export, request), "type": "test", "test": {"limit": limit}}
-    return json_response(await _run_export(export, connection, limit))
+    run = Run(context, principal, connection_id)
+    return json_response(await _run_export(run, export, connection, limit))
 
 
 @router.post(
@@ -191,7 +231,8 @@ async def virtual_export(
         raise
     _offline(connection)
     export = _with_relative_uri(export, request)
-    return json_response(await _run_export(export, connection, INVOKE_MAX_RECORDS))
+    run = Run(context, principal, id)
+    return json_response(await _run_export(run, export, connection, INVOKE_MAX_RECORDS))
 
 
 class PagedExportRun(BaseModel):
@@ -270,7 +311,8 @@ async def virtual_import(
             item.field = f"import.{item.field}" if item.field else "import"
         raise
     _offline(connection)
-    return json_response(await _run_import(import_doc, connection, records))
+    run = Run(context, principal, id)
+    return json_response(await _run_import(run, import_doc, connection, records))
 
 
 def add_invoke_route(router: APIRouter) -> None:
@@ -304,7 +346,8 @@ def add_invoke_route(router: APIRouter) -> None:
             )
         connection = await context.read(_connection(context, principal, connection_id))
         _offline(connection)
+        run = Run(context, principal, connection_id, str(document["_id"]))
         if type_ == "imports":
-            return json_response(await _run_import(document, connection, records))
+            return json_response(await _run_import(run, document, connection, records))
         export = _with_relative_uri(document, request)
-        return json_response(await _run_export(export, connection, INVOKE_MAX_RECORDS))
+        return json_response(await _run_export(run, export, connection, INVOKE_MAX_RECORDS))

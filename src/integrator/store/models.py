@@ -153,3 +153,20 @@ class AuditEvent(Base):
     time: Mapped[datetime] = mapped_column(UTCDateTime())
     changes: Mapped[Any] = mapped_column(JSON)
     note: Mapped[str | None] = mapped_column(Text)
+
+
+class DebugEntry(Base):
+    """One request an adaptor sent for a connection in debug mode (``debugDate`` in the future,
+    or ``debugUntil`` on the export/import), secrets already redacted."""
+
+    __tablename__ = "debug_entries"
+    __table_args__ = (Index("ix_debug_connection_time", "account_id", "connection_id", "time"),)
+
+    id: Mapped[str] = mapped_column(String(24), primary_key=True)
+    account_id: Mapped[str] = mapped_column(
+        String(24), ForeignKey("accounts.id", ondelete="CASCADE")
+    )
+    connection_id: Mapped[str] = mapped_column(String(24))
+    resource_id: Mapped[str | None] = mapped_column(String(24))
+    time: Mapped[datetime] = mapped_column(UTCDateTime())
+    entry: Mapped[Any] = mapped_column(JSON)

@@ -4,7 +4,7 @@ a row of another account is never read, so it can never be returned, changed or 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -12,7 +12,14 @@ from sqlalchemy import ColumnElement, Connection, Row, bindparam, delete, select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
-from integrator.store.models import AuditEvent, Resource, ResourceExtra, ResourceRef, StateEntry
+from integrator.store.models import (
+    AuditEvent,
+    DebugEntry,
+    Resource,
+    ResourceExtra,
+    ResourceRef,
+    StateEntry,
+)
 
 FILTERABLE = re.compile(r"^_?[A-Za-z][A-Za-z0-9_]{0,63}$")
 
@@ -325,3 +332,63 @@ def list_audit(
         query = query.where(AuditEvent.time <= time_to)
     query = query.order_by(AuditEvent.time.desc(), AuditEvent.id.desc()).offset(skip).limit(limit)
     return session.scalars(query).all()
+
+
+# --- debug log -------------------------------------------------------------------------------
+
+#: Entries kept per connection; older ones are dropped as new ones arrive.
+DEBUG_ENTRIES_KEPT = 1000
+
+
+def add_debug_entries(
+    session: Session,
+    account_id: str,
+    connection_id: str,
+    resource_id: str | None,
+    entries: list[tuple[datetime, dict[str, Any]]],
+    make_id: Callable[[], str],
+) -> None:
+    session.add_all(
+        DebugEntry(
+            id=make_id(),
+            account_id=account_id,
+            connection_id=connection_id,
+            resource_id=resource_id,
+            time=moment,
+            entry=entry,
+        )
+        for moment, entry in entries
+    )
+    session.flush()
+    cutoff = session.scalar(
+        select(DebugEntry.time)
+        .where(DebugEntry.account_id == account_id, DebugEntry.connection_id == connection_id)
+        .order_by(DebugEntry.time.desc())
+        .offset(DEBUG_ENTRIES_KEPT)
+        .limit(1)
+    )
+    if cutoff is not None:
+        session.execute(
+            delete(DebugEntry).where(
+                DebugEntry.account_id == account_id,
+                DebugEntry.connection_id == connection_id,
+                DebugEntry.time <= cutoff,
+            )
+        )
+
+
+def list_debug_entries(
+    db: Session | Connection,
+    account_id: str,
+    connection_id: str,
+    resource_id: str | None,
+    limit: int,
+) -> list[Any]:
+    """The connection's debug entries, newest first (only one export's or import's if asked)."""
+    query = select(DebugEntry.entry, DebugEntry.resource_id).where(
+        DebugEntry.account_id == account_id, DebugEntry.connection_id == connection_id
+    )
+    if resource_id is not None:
+        query = query.where(DebugEntry.resource_id == resource_id)
+    rows = db.execute(query.order_by(DebugEntry.time.desc()).limit(limit)).all()
+    return [{**row.entry, "_resourceId": row.resource_id} for row in rows]
