@@ -258,3 +258,22 @@ def test_without_debug_mode_nothing_is_kept(api: Api, connection: dict[str, Any]
     )
     assert api.post(f"/v1/{export['apiIdentifier']}", json={}).status_code == 200
     assert api.get(f"/v1/connections/{connection['_id']}/debug").status_code == 204
+
+
+def test_passthrough_returns_the_targets_own_answer(api: Api, connection: dict[str, Any]) -> None:
+    export = api.create(
+        "exports", {"name": "Items", "_connectionId": connection["_id"], "http": STRIPE}
+    )
+    raw = api.post(
+        f"/v1/{export['apiIdentifier']}", json={}, headers={"Integrator-Passthrough": "true"}
+    )
+    assert raw.status_code == 200
+    body = raw.json()
+    assert body["object"] == "list" and body["has_more"] is True
+    assert [item["id"] for item in body["data"]] == list(range(1, 11))
+    missing = api.post(
+        f"/v1/{export['apiIdentifier']}",
+        json={},
+        headers={"Integrator-Passthrough": "true", "Integrator-Relative-URI": "/nothing"},
+    )
+    assert missing.status_code == 404  # the target's status, passed through

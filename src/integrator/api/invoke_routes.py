@@ -3,8 +3,10 @@
 ``POST /v1/connections/{id}/export``, ``POST /v1/connections/{id}/export/pages`` (one page
 per call, with a signed ``pagedExportState``) and ``POST /v1/connections/{id}/import``.
 
-The records come back in the response; nothing is saved. Custom request header
-``Integrator-Relative-URI`` replaces the export's relative URI for that one call.
+The records come back in the response; nothing is saved. Custom request headers:
+``Integrator-Relative-URI`` replaces the export's relative URI for that one call;
+``Integrator-Passthrough: true`` on an export returns the target's own answer to the first
+request (status, content type, body) instead of records.
 """
 
 from collections.abc import Callable
@@ -17,6 +19,7 @@ from starlette.responses import Response
 
 from integrator.adaptors.http.auth import AuthFailed
 from integrator.adaptors.http.debuglog import DebugLog
+from integrator.adaptors.http.export import passthrough
 from integrator.adaptors.registry import (
     AdaptorUnavailable,
     export_records,
@@ -42,6 +45,7 @@ INVOKE_MAX_RECORDS = 10_000
 #: Records a preview returns at most, as integrator.io's preview.
 PREVIEW_MAX_RECORDS = 100
 RELATIVE_URI_HEADER = "integrator-relative-uri"
+PASSTHROUGH_HEADER = "integrator-passthrough"
 
 
 class ExportResult(BaseModel):
@@ -315,6 +319,21 @@ async def virtual_import(
     return json_response(await _run_import(run, import_doc, connection, records))
 
 
+async def _passthrough(export: dict[str, Any], connection: dict[str, Any]) -> Response:
+    """The target's own answer to the export's first request: status, content type, body."""
+    if connection.get("type") not in ("http", "rest"):
+        raise ValidationFailed.one(
+            "adaptor_unavailable", "Integrator-Passthrough works with HTTP/REST connections."
+        )
+    try:
+        status, content_type, content = await run_in_threadpool(passthrough, export, connection)
+    except AuthFailed as exc:
+        raise ValidationFailed.one(
+            "auth_failed", f"The connection's credentials were refused: {exc}"
+        ) from None
+    return Response(content, status_code=status, media_type=content_type)
+
+
 def add_invoke_route(router: APIRouter) -> None:
     """``POST /v1/{apiIdentifier}``: registered last, as it matches any single path segment."""
 
@@ -347,6 +366,8 @@ def add_invoke_route(router: APIRouter) -> None:
         connection = await context.read(_connection(context, principal, connection_id))
         _offline(connection)
         run = Run(context, principal, connection_id, str(document["_id"]))
+        if type_ == "exports" and request.headers.get(PASSTHROUGH_HEADER, "").lower() == "true":
+            return await _passthrough(_with_relative_uri(document, request), connection)
         if type_ == "imports":
             return json_response(await _run_import(run, document, connection, records))
         export = _with_relative_uri(document, request)

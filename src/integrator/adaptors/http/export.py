@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from integrator.adaptors.http.client import ConnectionClient, RequestFailed
-from integrator.adaptors.http.pages import Send, iter_pages
+from integrator.adaptors.http.pages import Send, first_request, iter_pages
 from integrator.adaptors.http.paging import PageRequest, PageResponse
 from integrator.adaptors.http.records import ExportError, body_snippet
 
@@ -85,3 +85,26 @@ def export_pages(
     finally:
         if own:
             active.close()
+
+
+def passthrough(export: Mapping[str, Any], connection: Mapping[str, Any]) -> tuple[int, str, bytes]:
+    """Send only the export's first request and return the target's status, content type and
+    body untouched (``Integrator-Passthrough: true``)."""
+    request = first_request(export, connection)
+    with ConnectionClient(dict(connection)) as client:
+        try:
+            response = client.request(
+                request.method,
+                request.url,
+                params=request.query or None,
+                headers=request.headers or None,
+                content=request.body.encode() if request.body is not None else None,
+            )
+        except RequestFailed as exc:
+            raise ExportError(
+                f"{request.method} {exc.url or request.url} failed: {exc}",
+                response_status=exc.status,
+                snippet=body_snippet(exc.body) if exc.body else None,
+            ) from exc
+        content_type = response.headers.get("content-type", "application/octet-stream")
+        return response.status_code, content_type, response.content

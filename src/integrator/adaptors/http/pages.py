@@ -226,6 +226,21 @@ def _response_settings(export: Mapping[str, Any]) -> dict[str, Any]:
     return {"resourcePath": rest.get("resourcePath")}
 
 
+def first_request(
+    export: Mapping[str, Any],
+    connection: Mapping[str, Any],
+    *,
+    context: Mapping[str, Any] | None = None,
+) -> PageRequest:
+    """The export's first request, rendered: what ``Integrator-Passthrough`` sends."""
+    paging = paging_settings(export)
+    paginator = paginator_for(paging)
+    builder = _RequestBuilder(export, connection, paging, context or {})
+    request = paginator.first_request(builder.build(paginator.state(), None))
+    assert request is not None
+    return request
+
+
 def iter_api_pages(
     export: Mapping[str, Any],
     connection: Mapping[str, Any],
