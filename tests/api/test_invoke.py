@@ -277,3 +277,28 @@ def test_passthrough_returns_the_targets_own_answer(api: Api, connection: dict[s
         headers={"Integrator-Passthrough": "true", "Integrator-Relative-URI": "/nothing"},
     )
     assert missing.status_code == 404  # the target's status, passed through
+
+
+def test_a_once_export_marks_what_it_exported_and_not_again(
+    api: Api, fake: FakeSaas, connection: dict[str, Any]
+) -> None:
+    fake.exported.clear()
+    export = api.create(
+        "exports",
+        {
+            "name": "Unexported items",
+            "type": "once",
+            "_connectionId": connection["_id"],
+            "pageSize": 10,
+            "http": {
+                "relativeURI": "/api/items?exported=false&limit=1000",
+                "once": {"relativeURI": "/api/items/{{record.id}}/exported", "method": "PUT"},
+            },
+        },
+    )
+    first = api.post(f"/v1/{export['apiIdentifier']}", json={})
+    assert first.status_code == 200, first.text
+    assert [record["id"] for record in first.json()["data"]] == list(range(1, 36))
+    assert fake.exported == set(range(1, 36))
+    again = api.post(f"/v1/{export['apiIdentifier']}", json={})
+    assert again.json()["data"] == []

@@ -11,7 +11,7 @@ from collections.abc import Generator, Mapping
 from typing import Any
 
 from integrator.adaptors.http.client import ConnectionClient, DebugLog, PingFailed
-from integrator.adaptors.http.export import export_pages
+from integrator.adaptors.http.export import export_pages, mark_exported
 from integrator.adaptors.http.imports import import_records as import_http
 
 #: Connection types with an adaptor.
@@ -43,10 +43,13 @@ def ping(connection: Mapping[str, Any], debug: DebugLog | None = None) -> None:
 def iter_export_pages(
     export: Mapping[str, Any], connection: Mapping[str, Any], debug: DebugLog | None = None
 ) -> Generator[Records, None, None]:
-    """The export's records in platform pages (``pageSize``), fetched as they are read."""
+    """The export's records in platform pages (``pageSize``), fetched as they are read; for
+    ``once`` exports each page is marked exported once the reader asks for the next one."""
     client = _http_client(connection, debug)
     try:
-        yield from export_pages(export, connection, client=client)
+        for page in export_pages(export, connection, client=client):
+            yield page
+            mark_exported(export, page, client)
     finally:
         client.close()
 
@@ -62,9 +65,11 @@ def export_records(
     pages = iter_export_pages(export, connection, debug)
     try:
         for page in pages:
+            if len(records) + len(page) > limit:
+                # The records past the limit are not returned, so they must not be marked.
+                records.extend(page[: limit - len(records)])
+                return records, True
             records.extend(page)
-            if len(records) > limit:
-                return records[:limit], True
     finally:
         pages.close()
     return records, False

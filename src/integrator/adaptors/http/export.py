@@ -7,6 +7,7 @@ connection client (``client.py``).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -16,6 +17,9 @@ from integrator.adaptors.http.client import ConnectionClient, RequestFailed
 from integrator.adaptors.http.pages import Send, first_request, iter_pages
 from integrator.adaptors.http.paging import PageRequest, PageResponse
 from integrator.adaptors.http.records import ExportError, body_snippet
+from integrator.mapping.templates import render, template_context
+
+logger = logging.getLogger(__name__)
 
 
 def parse_body(content: bytes, content_type: str) -> Any:
@@ -108,3 +112,36 @@ def passthrough(export: Mapping[str, Any], connection: Mapping[str, Any]) -> tup
             ) from exc
         content_type = response.headers.get("content-type", "application/octet-stream")
         return response.status_code, content_type, response.content
+
+
+def mark_exported(
+    export: Mapping[str, Any], records: list[dict[str, Any]], client: ConnectionClient
+) -> int:
+    """For ``type: "once"`` exports: send ``http.once`` (``relativeURI``, ``method``, ``body``,
+    rendered per record) for each record; return how many marks failed.
+
+    A failed mark is logged and not fatal: that record is exported again next time, which is
+    what integrator.io does.
+    """
+    once = (export.get("http") or {}).get("once") if isinstance(export.get("http"), dict) else None
+    if export.get("type") != "once" or not isinstance(once, dict) or not once.get("relativeURI"):
+        return 0
+    failures = 0
+    for record in records:
+        context = template_context(record)
+        body = once.get("body")
+        content = render(str(body), context, "body").encode() if body else None
+        try:
+            response = client.request(
+                str(once.get("method") or "PUT"),
+                render(str(once["relativeURI"]), context, "uri"),
+                content=content,
+            )
+            failed = not response.is_success
+        except RequestFailed:
+            failed = True
+        if failed:
+            failures += 1
+    if failures:
+        logger.warning("once export: %d of %d records could not be marked", failures, len(records))
+    return failures
