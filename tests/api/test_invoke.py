@@ -302,3 +302,31 @@ def test_a_once_export_marks_what_it_exported_and_not_again(
     assert fake.exported == set(range(1, 36))
     again = api.post(f"/v1/{export['apiIdentifier']}", json={})
     assert again.json()["data"] == []
+
+
+def test_refused_credentials_set_the_connection_offline(api: Api, fake: FakeSaas) -> None:
+    fake.require_token = True
+    try:
+        connection = api.create(
+            "connections",
+            {
+                "name": "Wrong token",
+                "type": "http",
+                "http": {
+                    "baseURI": fake.base_url,
+                    "auth": {"type": "token", "token": {"token": "not-the-token"}},
+                },
+            },
+        )
+        export = api.create(
+            "exports", {"name": "Items", "_connectionId": connection["_id"], "http": STRIPE}
+        )
+        response = api.post(f"/v1/{export['apiIdentifier']}", json={})
+        assert response.status_code == 422
+        assert response.json()["errors"][0]["code"] == "auth_failed"
+        assert "not-the-token" not in response.text
+        assert api.get(f"/v1/connections/{connection['_id']}").json()["offline"] is True
+        again = api.post(f"/v1/{export['apiIdentifier']}", json={})
+        assert again.json()["errors"][0]["code"] == "connection_offline"
+    finally:
+        fake.require_token = False

@@ -97,6 +97,21 @@ class Run:
 
         await run_in_threadpool(save)
 
+    async def refused(self, exc: AuthFailed) -> ValidationFailed:
+        """The connection's credentials were refused: set it offline and say so."""
+
+        def set_offline() -> None:
+            with self.context.transaction() as session:
+                ResourceService(session, self.context.cipher, self.principal).set_offline(
+                    REGISTRY["connections"], self.connection_id, True
+                )
+
+        await run_in_threadpool(set_offline)
+        return ValidationFailed.one(
+            "auth_failed",
+            f"The connection's credentials were refused ({exc}); it is now offline.",
+        )
+
 
 async def _run_export(
     run: Run, export: dict[str, Any], connection: dict[str, Any], limit: int
@@ -107,9 +122,7 @@ async def _run_export(
     except AdaptorUnavailable as exc:
         raise ValidationFailed.one("adaptor_unavailable", str(exc)) from None
     except AuthFailed as exc:
-        raise ValidationFailed.one(
-            "auth_failed", f"The connection's credentials were refused: {exc}"
-        ) from None
+        raise await run.refused(exc) from None
     finally:
         await run.save(debug)
     result: dict[str, Any] = {"data": records}
@@ -164,9 +177,7 @@ async def _run_import(
     except AdaptorUnavailable as exc:
         raise ValidationFailed.one("adaptor_unavailable", str(exc)) from None
     except AuthFailed as exc:
-        raise ValidationFailed.one(
-            "auth_failed", f"The connection's credentials were refused: {exc}"
-        ) from None
+        raise await run.refused(exc) from None
     finally:
         await run.save(debug)
 
@@ -275,6 +286,7 @@ async def virtual_export_pages(
     _offline(connection)
     export = _with_relative_uri(export, request)
     scope = f"{principal.account_id}|{id}|{export_digest(export)}"
+    run = Run(context, principal, id)
 
     def next_page() -> tuple[list[dict[str, Any]], dict[str, Any]]:
         return context.paged_exports.page(
@@ -286,9 +298,7 @@ async def virtual_export_pages(
     except AdaptorUnavailable as exc:
         raise ValidationFailed.one("adaptor_unavailable", str(exc)) from None
     except AuthFailed as exc:
-        raise ValidationFailed.one(
-            "auth_failed", f"The connection's credentials were refused: {exc}"
-        ) from None
+        raise await run.refused(exc) from None
     return json_response({"data": data, "pagedExportState": state})
 
 
@@ -319,7 +329,7 @@ async def virtual_import(
     return json_response(await _run_import(run, import_doc, connection, records))
 
 
-async def _passthrough(export: dict[str, Any], connection: dict[str, Any]) -> Response:
+async def _passthrough(run: Run, export: dict[str, Any], connection: dict[str, Any]) -> Response:
     """The target's own answer to the export's first request: status, content type, body."""
     if connection.get("type") not in ("http", "rest"):
         raise ValidationFailed.one(
@@ -328,9 +338,7 @@ async def _passthrough(export: dict[str, Any], connection: dict[str, Any]) -> Re
     try:
         status, content_type, content = await run_in_threadpool(passthrough, export, connection)
     except AuthFailed as exc:
-        raise ValidationFailed.one(
-            "auth_failed", f"The connection's credentials were refused: {exc}"
-        ) from None
+        raise await run.refused(exc) from None
     return Response(content, status_code=status, media_type=content_type)
 
 
@@ -367,7 +375,7 @@ def add_invoke_route(router: APIRouter) -> None:
         _offline(connection)
         run = Run(context, principal, connection_id, str(document["_id"]))
         if type_ == "exports" and request.headers.get(PASSTHROUGH_HEADER, "").lower() == "true":
-            return await _passthrough(_with_relative_uri(document, request), connection)
+            return await _passthrough(run, _with_relative_uri(document, request), connection)
         if type_ == "imports":
             return json_response(await _run_import(run, document, connection, records))
         export = _with_relative_uri(document, request)
