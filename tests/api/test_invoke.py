@@ -330,3 +330,44 @@ def test_refused_credentials_set_the_connection_offline(api: Api, fake: FakeSaas
         assert again.json()["errors"][0]["code"] == "connection_offline"
     finally:
         fake.require_token = False
+
+
+def test_renewed_oauth_tokens_are_stored_so_rotated_refresh_tokens_keep_working(
+    api: Api, fake: FakeSaas
+) -> None:
+    fake.require_token = True
+    try:
+        connection = api.create(
+            "connections",
+            {
+                "name": "OAuth",
+                "type": "http",
+                "http": {
+                    "baseURI": fake.base_url,
+                    "auth": {
+                        "type": "oauth",
+                        "oauth": {
+                            "tokenURI": f"{fake.base_url}/oauth/token",
+                            "clientId": "client-id",
+                            "clientSecret": "client-secret",
+                        },
+                    },
+                },
+            },
+        )
+        export = api.create(
+            "exports", {"name": "Items", "_connectionId": connection["_id"], "http": STRIPE}
+        )
+        start = len(fake.requests)
+        for _ in range(3):  # each run after the first must use the refresh token stored last
+            response = api.post(f"/v1/{export['apiIdentifier']}", json={})
+            assert response.status_code == 200, response.text
+            assert len(response.json()["data"]) == 35
+            fake.expire_tokens()
+        stored = api.get(f"/v1/connections/{connection['_id']}").json()["http"]["auth"]["token"]
+        assert stored == {"token": "******", "refreshToken": "******"}
+        grants = [r.body for r in fake.requests[start:] if r.path == "/oauth/token"]
+        assert len(grants) == 3  # client credentials once, then one refresh per expiry
+        assert sum("refresh_token" in str(body) for body in grants) == 2
+    finally:
+        fake.require_token = False

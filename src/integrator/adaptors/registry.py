@@ -2,7 +2,8 @@
 
 Each adaptor implements the same small interface (ping, export pages, import records); adding
 one means adding its subpackage and its types here. Every function takes the unsealed
-connection document and an optional ``DebugLog`` that records each request made.
+connection document, an optional ``DebugLog`` that records each request made, and an optional
+``on_token`` told about each new OAuth token (to store it on the connection).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Generator, Mapping
 from typing import Any
 
+from integrator.adaptors.http.auth import TokenListener
 from integrator.adaptors.http.client import ConnectionClient, DebugLog, PingFailed
 from integrator.adaptors.http.export import export_pages, mark_exported
 from integrator.adaptors.http.imports import import_records as import_http
@@ -25,27 +27,37 @@ class AdaptorUnavailable(Exception):
 
 
 def _http_client(
-    connection: Mapping[str, Any], debug: DebugLog | None, **options: Any
+    connection: Mapping[str, Any],
+    debug: DebugLog | None,
+    on_token: TokenListener | None = None,
+    **options: Any,
 ) -> ConnectionClient:
     kind = str(connection.get("type"))
     if kind not in HTTP_TYPES:
         raise AdaptorUnavailable(f"Connections of type '{kind}' are not supported yet.")
-    return ConnectionClient(dict(connection), debug=debug, **options)
+    return ConnectionClient(dict(connection), debug=debug, on_token=on_token, **options)
 
 
-def ping(connection: Mapping[str, Any], debug: DebugLog | None = None) -> None:
+def ping(
+    connection: Mapping[str, Any],
+    debug: DebugLog | None = None,
+    on_token: TokenListener | None = None,
+) -> None:
     """None when the connection answers its ping, else ``PingFailed`` saying why
     (``AdaptorUnavailable`` for a type whose adaptor is not written yet)."""
-    with _http_client(connection, debug, max_attempts=2, timeout=30.0) as client:
+    with _http_client(connection, debug, on_token, max_attempts=2, timeout=30.0) as client:
         client.ping()
 
 
 def iter_export_pages(
-    export: Mapping[str, Any], connection: Mapping[str, Any], debug: DebugLog | None = None
+    export: Mapping[str, Any],
+    connection: Mapping[str, Any],
+    debug: DebugLog | None = None,
+    on_token: TokenListener | None = None,
 ) -> Generator[Records, None, None]:
     """The export's records in platform pages (``pageSize``), fetched as they are read; for
     ``once`` exports each page is marked exported once the reader asks for the next one."""
-    client = _http_client(connection, debug)
+    client = _http_client(connection, debug, on_token)
     try:
         for page in export_pages(export, connection, client=client):
             yield page
@@ -59,10 +71,11 @@ def export_records(
     connection: Mapping[str, Any],
     limit: int,
     debug: DebugLog | None = None,
+    on_token: TokenListener | None = None,
 ) -> tuple[Records, bool]:
     """Run an export to the end: its records (at most ``limit``) and whether it had more."""
     records: Records = []
-    pages = iter_export_pages(export, connection, debug)
+    pages = iter_export_pages(export, connection, debug, on_token)
     try:
         for page in pages:
             if len(records) + len(page) > limit:
@@ -80,12 +93,13 @@ def import_records(
     connection: Mapping[str, Any],
     records: Records,
     debug: DebugLog | None = None,
+    on_token: TokenListener | None = None,
 ) -> Records:
     """Send records through an import; one result per record, in order (``statusCode``,
     ``id``, ``_json``, ``errors``, ``ignored``)."""
     attempts = import_doc.get("maxAttempts")
     attempts = attempts if isinstance(attempts, int) and attempts > 0 else 5
-    with _http_client(connection, debug, max_attempts=attempts) as client:
+    with _http_client(connection, debug, on_token, max_attempts=attempts) as client:
         return import_http(dict(import_doc), dict(connection), records, client=client)
 
 

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from integrator.adaptors.http.auth import AuthFailed, UnsupportedAuth
+from integrator.adaptors.http.auth import AuthFailed, TokenListener, UnsupportedAuth
 from integrator.adaptors.http.debuglog import DebugLog
 from integrator.adaptors.registry import AdaptorUnavailable, PingFailed, ping
 from integrator.api.auth import app_context, current_principal
@@ -60,10 +60,14 @@ class PingAnswer(BaseModel):
     code: int
 
 
-def _ping(connection: dict[str, Any], debug: DebugLog | None = None) -> str | None:
+def _ping(
+    connection: dict[str, Any],
+    debug: DebugLog | None = None,
+    on_token: TokenListener | None = None,
+) -> str | None:
     """None when the connection answers its ping, else why not."""
     try:
-        ping(connection, debug)
+        ping(connection, debug, on_token)
     except (PingFailed, AuthFailed, AdaptorUnavailable, UnsupportedAuth) as exc:
         return str(exc) or type(exc).__name__
     except Exception as exc:  # a broken connection must never make the ping route a 500
@@ -92,8 +96,9 @@ async def ping_saved_connection(
         lambda db: ResourceService(db, context.cipher, principal).unsealed(rtype, id)
     )
     debug = debug_log_for(document)
-    reason = await run_in_threadpool(_ping, document, debug)
-    await Run(context, principal, id).save(debug)
+    run = Run(context, principal, id)
+    reason = await run_in_threadpool(_ping, document, debug, run.token_listener())
+    await run.save(debug)
 
     def record(offline: bool) -> None:
         with context.transaction() as session:

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from integrator.adaptors.http.auth import AuthFailed
+from integrator.adaptors.http.auth import AuthFailed, TokenSet
 from integrator.adaptors.http.debuglog import DebugLog
 from integrator.adaptors.http.export import passthrough
 from integrator.adaptors.registry import (
@@ -97,6 +97,18 @@ class Run:
 
         await run_in_threadpool(save)
 
+    def token_listener(self) -> Callable[[TokenSet], None]:
+        """Store each OAuth token the client obtains on the connection (called in the worker
+        thread that got it, before the token is used)."""
+
+        def store(tokens: TokenSet) -> None:
+            with self.context.transaction() as session:
+                ResourceService(session, self.context.cipher, self.principal).store_tokens(
+                    self.connection_id, tokens.access_token, tokens.refresh_token
+                )
+
+        return store
+
     async def refused(self, exc: AuthFailed) -> ValidationFailed:
         """The connection's credentials were refused: set it offline and say so."""
 
@@ -118,7 +130,9 @@ async def _run_export(
 ) -> dict[str, Any]:
     debug = debug_log_for(connection, export)
     try:
-        records, more = await run_in_threadpool(export_records, export, connection, limit, debug)
+        records, more = await run_in_threadpool(
+            export_records, export, connection, limit, debug, run.token_listener()
+        )
     except AdaptorUnavailable as exc:
         raise ValidationFailed.one("adaptor_unavailable", str(exc)) from None
     except AuthFailed as exc:
@@ -173,7 +187,9 @@ async def _run_import(
 ) -> list[dict[str, Any]]:
     debug = debug_log_for(connection, import_doc)
     try:
-        return await run_in_threadpool(import_records, import_doc, connection, records, debug)
+        return await run_in_threadpool(
+            import_records, import_doc, connection, records, debug, run.token_listener()
+        )
     except AdaptorUnavailable as exc:
         raise ValidationFailed.one("adaptor_unavailable", str(exc)) from None
     except AuthFailed as exc:
@@ -290,7 +306,9 @@ async def virtual_export_pages(
 
     def next_page() -> tuple[list[dict[str, Any]], dict[str, Any]]:
         return context.paged_exports.page(
-            scope, lambda: iter_export_pages(export, connection), body.pagedExportState
+            scope,
+            lambda: iter_export_pages(export, connection, None, run.token_listener()),
+            body.pagedExportState,
         )
 
     try:

@@ -254,6 +254,30 @@ class ResourceService:
         self._render(rtype, resource)
         self._audit(resource, "update", old, resource.doc, source="system")
 
+    def store_tokens(self, id_: str, access_token: str | None, refresh_token: str | None) -> None:
+        """Keep a connection's renewed OAuth tokens (refresh tokens may rotate: losing the new
+        one locks the connection out). Modern connections keep them in ``http.auth.token``,
+        legacy ones in ``rest.bearerToken``/``rest.refreshToken``; sealed like any secret."""
+        rtype = REGISTRY["connections"]
+        resource = self.load(rtype, id_)
+        aad = _aad(resource)
+        doc = secrets.unseal(_copy(resource.doc), rtype.secret_paths, self.cipher, aad)
+        if isinstance(doc.get("http"), dict):
+            auth = doc["http"].setdefault("auth", {})
+            token = auth.setdefault("token", {}) if isinstance(auth, dict) else {}
+            names = ("token", "refreshToken")
+        else:
+            token = doc.setdefault("rest", {})
+            names = ("bearerToken", "refreshToken")
+        for name, value in zip(names, (access_token, refresh_token), strict=True):
+            if value:
+                token[name] = value
+        old = resource.doc
+        resource.doc = secrets.seal(doc, rtype.secret_paths, self.cipher, aad)
+        resource.last_modified = utcnow()
+        self._render(rtype, resource)
+        self._audit(resource, "update", old, resource.doc, source="system")
+
     # --- extras: /exports/{id}/distributed ----------------------------------------------------
 
     def get_extra(self, rtype: ResourceType, id_: str, kind: str) -> JSONDict:
