@@ -19,11 +19,11 @@ from integrator.adaptors.http.auth import AuthFailed, TokenListener, Unsupported
 from integrator.adaptors.http.debuglog import DebugLog
 from integrator.adaptors.registry import AdaptorUnavailable, PingFailed, ping
 from integrator.api.auth import app_context, current_principal
-from integrator.api.invoke_routes import Run
+from integrator.api.invoke_routes import Run, validated_virtual
 from integrator.api.resource_routes import json_response
 from integrator.api.schemas import ERRORS
 from integrator.engine.debugging import debug_log_for
-from integrator.errors import ErrorItem, ValidationFailed
+from integrator.errors import ValidationFailed
 from integrator.mapping import map_records
 from integrator.resources import REGISTRY
 from integrator.resources.base import check_json_storable, validate_document
@@ -173,20 +173,6 @@ async def connection_debug_log(
     return json_response(entries) if entries else Response(status_code=204)
 
 
-def _validated_import(connection_id: str, document: dict[str, Any]) -> dict[str, Any]:
-    """The import as saving it would store it; the connection comes from the URL."""
-    body = {**document, "_connectionId": connection_id}
-    try:
-        return validate_document(REGISTRY["imports"], body)
-    except ValidationFailed as failed:
-        raise ValidationFailed(
-            [
-                ErrorItem(i.code, i.message, f"import.{i.field}" if i.field else "import")
-                for i in failed.items
-            ]
-        ) from None
-
-
 @router.post(
     "/connections/{id}/import/map",
     tags=["connections"],
@@ -212,7 +198,7 @@ async def map_virtual_import(
     await context.read(
         lambda db: ResourceService(db, context.cipher, principal).find(REGISTRY["connections"], id)
     )
-    import_doc = _validated_import(id, body.import_)
+    import_doc = validated_virtual("import", body.import_, id)
     results = await run_in_threadpool(map_records, import_doc, body.data)
     out: list[dict[str, Any]] = []
     for result in results:

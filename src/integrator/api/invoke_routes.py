@@ -198,6 +198,17 @@ async def _run_import(
         await run.save(debug)
 
 
+def validated_virtual(kind: str, document: dict[str, Any], connection_id: str) -> dict[str, Any]:
+    """An unsaved export or import document as saving it would store it, on the connection of
+    the URL; errors name ``export.<field>`` / ``import.<field>``."""
+    try:
+        return validate_document(REGISTRY[f"{kind}s"], {**document, "_connectionId": connection_id})
+    except ValidationFailed as failed:
+        for item in failed.items:
+            item.field = f"{kind}.{item.field}" if item.field else kind
+        raise
+
+
 def _connection(context: AppContext, principal: Principal, id_: str) -> Callable[[Any], Any]:
     return lambda db: ResourceService(db, context.cipher, principal).unsealed(
         REGISTRY["connections"], id_
@@ -254,12 +265,7 @@ async def virtual_export(
 ) -> Response:
     context = app_context(request)
     connection = await context.read(_connection(context, principal, id))
-    try:
-        export = validate_document(REGISTRY["exports"], {**body.export, "_connectionId": id})
-    except ValidationFailed as failed:
-        for item in failed.items:
-            item.field = f"export.{item.field}" if item.field else "export"
-        raise
+    export = validated_virtual("export", body.export, id)
     _offline(connection)
     export = _with_relative_uri(export, request)
     run = Run(context, principal, id)
@@ -293,12 +299,7 @@ async def virtual_export_pages(
 ) -> Response:
     context = app_context(request)
     connection = await context.read(_connection(context, principal, id))
-    try:
-        export = validate_document(REGISTRY["exports"], {**body.export, "_connectionId": id})
-    except ValidationFailed as failed:
-        for item in failed.items:
-            item.field = f"export.{item.field}" if item.field else "export"
-        raise
+    export = validated_virtual("export", body.export, id)
     _offline(connection)
     export = _with_relative_uri(export, request)
     scope = f"{principal.account_id}|{id}|{export_digest(export)}"
@@ -336,12 +337,7 @@ async def virtual_import(
     context = app_context(request)
     connection = await context.read(_connection(context, principal, id))
     records = _records(body.data, "data")
-    try:
-        import_doc = validate_document(REGISTRY["imports"], {**body.import_, "_connectionId": id})
-    except ValidationFailed as failed:
-        for item in failed.items:
-            item.field = f"import.{item.field}" if item.field else "import"
-        raise
+    import_doc = validated_virtual("import", body.import_, id)
     _offline(connection)
     run = Run(context, principal, id)
     return json_response(await _run_import(run, import_doc, connection, records))

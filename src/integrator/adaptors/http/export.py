@@ -11,6 +11,7 @@ import logging
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+import httpx2
 import orjson
 
 from integrator.adaptors.http.client import ConnectionClient, RequestFailed
@@ -35,6 +36,25 @@ def parse_body(content: bytes, content_type: str) -> Any:
     return content.decode("utf-8", errors="replace")
 
 
+def send_request(client: ConnectionClient, request: PageRequest) -> httpx2.Response:
+    """Send one export request through the client; a request that fails for good (5xx or
+    network errors past ``maxAttempts``) is an ``ExportError`` saying what the API answered."""
+    try:
+        return client.request(
+            request.method,
+            request.url,
+            params=request.query or None,
+            headers=request.headers or None,
+            content=request.body.encode() if request.body is not None else None,
+        )
+    except RequestFailed as exc:
+        raise ExportError(
+            f"{request.method} {exc.url or request.url} failed: {exc}",
+            response_status=exc.status,
+            snippet=body_snippet(exc.body) if exc.body else None,
+        ) from exc
+
+
 def client_send(client: ConnectionClient) -> Send:
     """A ``Send`` for the page walker that goes through the client (auth, retries, limits).
 
@@ -43,20 +63,7 @@ def client_send(client: ConnectionClient) -> Send:
     """
 
     def send(request: PageRequest) -> PageResponse:
-        try:
-            response = client.request(
-                request.method,
-                request.url,
-                params=request.query or None,
-                headers=request.headers or None,
-                content=request.body.encode() if request.body is not None else None,
-            )
-        except RequestFailed as exc:
-            raise ExportError(
-                f"{request.method} {exc.url or request.url} failed: {exc}",
-                response_status=exc.status,
-                snippet=body_snippet(exc.body) if exc.body else None,
-            ) from exc
+        response = send_request(client, request)
         body = parse_body(response.content, response.headers.get("content-type", ""))
         return PageResponse(status=response.status_code, headers=response.headers, body=body)
 
@@ -96,20 +103,7 @@ def passthrough(export: Mapping[str, Any], connection: Mapping[str, Any]) -> tup
     body untouched (``Integrator-Passthrough: true``)."""
     request = first_request(export, connection)
     with ConnectionClient(dict(connection)) as client:
-        try:
-            response = client.request(
-                request.method,
-                request.url,
-                params=request.query or None,
-                headers=request.headers or None,
-                content=request.body.encode() if request.body is not None else None,
-            )
-        except RequestFailed as exc:
-            raise ExportError(
-                f"{request.method} {exc.url or request.url} failed: {exc}",
-                response_status=exc.status,
-                snippet=body_snippet(exc.body) if exc.body else None,
-            ) from exc
+        response = send_request(client, request)
         content_type = response.headers.get("content-type", "application/octet-stream")
         return response.status_code, content_type, response.content
 
