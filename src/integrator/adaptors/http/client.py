@@ -457,6 +457,8 @@ class ConnectionClient:
         error: str | None = None,
         started: float | None = None,
     ) -> None:
+        if self.debug is None and not logger.isEnabledFor(logging.DEBUG):
+            return  # redacting costs more than a request to a fast API: only when it is read
         if response is not None:
             duration = float(response.extensions.get("integrator.duration", 0.0))
         else:
