@@ -250,6 +250,18 @@ async def preview_export(
     return json_response(await _run_export(run, export, connection, limit))
 
 
+async def _virtual_export(
+    request: Request, connection_id: str, document: dict[str, Any], principal: Principal
+) -> tuple[Run, dict[str, Any], dict[str, Any]]:
+    """The run, the validated export (with ``Integrator-Relative-URI`` applied) and the unsealed
+    connection of a virtual export; an offline connection refuses."""
+    context = app_context(request)
+    connection = await context.read(_connection(context, principal, connection_id))
+    export = _with_relative_uri(validated_virtual("export", document, connection_id), request)
+    _offline(connection)
+    return Run(context, principal, connection_id), export, connection
+
+
 @router.post(
     "/connections/{id}/export",
     tags=["connections"],
@@ -263,12 +275,7 @@ async def virtual_export(
     body: VirtualExport = Body(),
     principal: Principal = Depends(current_principal),
 ) -> Response:
-    context = app_context(request)
-    connection = await context.read(_connection(context, principal, id))
-    export = validated_virtual("export", body.export, id)
-    _offline(connection)
-    export = _with_relative_uri(export, request)
-    run = Run(context, principal, id)
+    run, export, connection = await _virtual_export(request, id, body.export, principal)
     return json_response(await _run_export(run, export, connection, INVOKE_MAX_RECORDS))
 
 
@@ -297,13 +304,9 @@ async def virtual_export_pages(
     body: PagedExportRun = Body(),
     principal: Principal = Depends(current_principal),
 ) -> Response:
-    context = app_context(request)
-    connection = await context.read(_connection(context, principal, id))
-    export = validated_virtual("export", body.export, id)
-    _offline(connection)
-    export = _with_relative_uri(export, request)
+    run, export, connection = await _virtual_export(request, id, body.export, principal)
+    context = run.context
     scope = f"{principal.account_id}|{id}|{export_digest(export)}"
-    run = Run(context, principal, id)
 
     def next_page() -> tuple[list[dict[str, Any]], dict[str, Any]]:
         return context.paged_exports.page(
