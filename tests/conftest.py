@@ -77,7 +77,11 @@ def context(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     url = None
     if request.param == "postgresql":
         url = request.getfixturevalue("postgres_url")
-    ctx = build_context(make_settings(home, database_url=url))
+    ctx = build_context(make_settings(home, database_url=url, scheduler_interval=0.25))
+    # Flows run as they do under `integrator serve`: a Celery worker (SQLite transport under
+    # this home) and the scheduler in threads of this process.
+    ctx.background.start()
+    request.addfinalizer(ctx.background.stop)
     return ctx
 
 

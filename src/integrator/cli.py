@@ -60,7 +60,61 @@ def serve(
             f"Try: curl -H 'Authorization: Bearer {token}' http://{host}:{port}/v1/tokenInfo"
         )
     console.print(f"Data: {settings.home}   Database: {context.engine.url.render_as_string()}")
-    uvicorn.run(create_app(context), host=host, port=port, log_level=settings.log_level.lower())
+    if settings.embedded_worker:
+        # The embedded default: flows run in this process too (worker threads + scheduler).
+        context.background.start()
+    try:
+        uvicorn.run(create_app(context), host=host, port=port, log_level=settings.log_level.lower())
+    finally:
+        context.background.stop()
+
+
+@app.command()
+def worker(
+    concurrency: int = typer.Option(
+        0, help="Tasks at once (default INTEGRATOR_WORKER_CONCURRENCY)."
+    ),
+) -> None:
+    """Run a worker: exports, page processing and retries of flow runs (scale-out)."""
+    from integrator.api.app import build_context
+
+    settings = Settings()
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(levelname)s %(name)s %(message)s"
+    )
+    context = build_context(settings)
+    context.celery.Worker(
+        pool="threads",
+        concurrency=concurrency or settings.worker_concurrency,
+        loglevel=settings.log_level.upper(),
+        without_mingle=True,
+        without_gossip=True,
+    ).start()
+
+
+@app.command()
+def scheduler() -> None:
+    """Run the scheduler alone: starts scheduled flows (several may run; each run starts once)."""
+    import signal
+    import threading
+
+    from integrator.api.app import build_context
+
+    settings = Settings()
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(levelname)s %(name)s %(message)s"
+    )
+    context = build_context(settings)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    context.background.start(worker=False, scheduler=True)
+    console.print(f"Scheduler running every {settings.scheduler_interval:g} s; Ctrl-C stops it.")
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        context.background.stop()
 
 
 @db_app.command("upgrade")

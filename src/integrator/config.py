@@ -33,6 +33,14 @@ class Settings(BaseSettings):
     max_list_limit: int = Field(default=1000, ge=1)
     auth_cache_seconds: float = Field(default=2.0, ge=0)
     log_level: str = "info"
+    #: Celery broker: ``amqp://...`` or ``redis://...``; unset, a SQLite file under HOME.
+    broker_url: str | None = None
+    #: Tasks one worker (the embedded one in ``serve`` included) runs at once, in threads.
+    worker_concurrency: int = Field(default=4, ge=1, le=256)
+    #: ``serve`` also runs a worker and the scheduler (the embedded default); 0 turns both off.
+    embedded_worker: bool = True
+    #: Seconds between two scheduler ticks.
+    scheduler_interval: float = Field(default=5.0, gt=0)
 
     @cached_property
     def effective_database_url(self) -> str:
@@ -40,3 +48,11 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{self.home / 'integrator.db'}"
+
+    @cached_property
+    def effective_broker_url(self) -> str:
+        """The Celery broker: ``INTEGRATOR_BROKER_URL`` or kombu's SQLAlchemy transport on a
+        SQLite file of its own under ``INTEGRATOR_HOME`` (it never shares the main database)."""
+        if self.broker_url:
+            return self.broker_url
+        return f"sqla+sqlite:///{self.home / 'broker.db'}"

@@ -115,6 +115,20 @@ def _json_object(request: Request) -> dict[str, Any]:
     return body
 
 
+def _email_owner(fake: FakeSaas, email: str) -> int | None:
+    """Who has this email: the index answers unless a test wrote ``fake.customers`` directly
+    (then the sizes differ and a scan does)."""
+    owner = fake.customer_emails.get(email)
+    if owner is not None and fake.customers.get(owner, {}).get("email") == email:
+        return owner
+    if len(fake.customer_emails) == len(fake.customers):
+        return None
+    for customer in fake.customers.values():
+        if customer.get("email") == email:
+            return int(customer["id"])
+    return None
+
+
 def _validation_errors(
     fake: FakeSaas, fields: dict[str, Any], creating: bool, own_id: int | None = None
 ) -> list[dict[str, str]]:
@@ -124,10 +138,11 @@ def _validation_errors(
         errors.append({"field": "email", "message": "email is required"})
     elif email is not None and (not isinstance(email, str) or "@" not in email):
         errors.append({"field": "email", "message": "email is not a valid address"})
-    elif email is not None and any(
-        c["email"] == email and c["id"] != own_id for c in fake.customers.values()
-    ):
+    elif email is not None and _email_owner(fake, email) not in (None, own_id):
         errors.append({"field": "email", "message": f"email {email} is already taken"})
+    if fields.get("external_id") in fake.reject_external_ids:
+        message = f"external_id {fields['external_id']} is refused"
+        errors.append({"field": "external_id", "message": message})
     if "name" in fields and not isinstance(fields["name"], str):
         errors.append({"field": "name", "message": "name must be a string"})
     return errors
@@ -141,6 +156,7 @@ def _create(fake: FakeSaas, fields: dict[str, Any]) -> tuple[int, dict[str, Any]
         now = _now()
         customer = {**fields, "id": fake.next_customer_id, "created_at": now, "updated_at": now}
         fake.customers[fake.next_customer_id] = customer
+        fake.customer_emails[customer["email"]] = customer["id"]
         fake.next_customer_id += 1
         return 201, dict(customer)
 
@@ -154,7 +170,9 @@ def _update(fake: FakeSaas, customer_id: int, fields: dict[str, Any]) -> tuple[i
             return 422, {"errors": errors}
         fields = {k: v for k, v in fields.items() if k not in ("id", "created_at")}
         customer = fake.customers[customer_id]
+        fake.customer_emails.pop(customer.get("email"), None)
         customer.update(fields, updated_at=_now())
+        fake.customer_emails[customer["email"]] = customer_id
         return 200, dict(customer)
 
 

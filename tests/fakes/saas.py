@@ -122,6 +122,9 @@ class FakeSaas:
         self.access_tokens: dict[str, float] = {}  # token -> expiry (time.monotonic())
         self.refresh_tokens: dict[str, str] = {}  # token -> client_id; deleted once used
         self.customers: dict[int, dict[str, Any]] = {}
+        self.customer_emails: dict[str, int] = {}  # email -> customer id (uniqueness in O(1))
+        #: Customers whose ``external_id`` is in here are refused with 422 (a picky target).
+        self.reject_external_ids: set[Any] = set()
         self.next_customer_id = 1
         self.exported: set[int] = set()
         self.query_locators: dict[str, int] = {}  # Salesforce locator -> batch size

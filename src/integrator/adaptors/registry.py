@@ -54,16 +54,37 @@ def iter_export_pages(
     connection: Mapping[str, Any],
     debug: DebugLog | None = None,
     on_token: TokenListener | None = None,
+    *,
+    context: Mapping[str, Any] | None = None,
+    mark: bool = True,
 ) -> Generator[Records, None, None]:
-    """The export's records in platform pages (``pageSize``), fetched as they are read; for
-    ``once`` exports each page is marked exported once the reader asks for the next one."""
+    """The export's records in platform pages (``pageSize``), fetched as they are read.
+
+    ``context`` adds template values (a delta window's ``lastExportDateTime``, a lookup's
+    ``record``). For ``once`` exports with ``mark``, each page is marked exported once the
+    reader asks for the next one; flows pass ``mark=False`` and call ``mark_records`` after
+    the page has been processed.
+    """
     client = _http_client(connection, debug, on_token)
     try:
-        for page in export_pages(export, connection, client=client):
+        for page in export_pages(export, connection, client=client, context=context):
             yield page
-            mark_exported(export, page, client)
+            if mark:
+                mark_exported(export, page, client)
     finally:
         client.close()
+
+
+def mark_records(
+    export: Mapping[str, Any],
+    connection: Mapping[str, Any],
+    records: Records,
+    debug: DebugLog | None = None,
+    on_token: TokenListener | None = None,
+) -> int:
+    """Mark records of a ``once`` export as exported; how many marks failed."""
+    with _http_client(connection, debug, on_token) as client:
+        return mark_exported(export, records, client)
 
 
 def export_records(
@@ -72,10 +93,12 @@ def export_records(
     limit: int,
     debug: DebugLog | None = None,
     on_token: TokenListener | None = None,
+    *,
+    context: Mapping[str, Any] | None = None,
 ) -> tuple[Records, bool]:
     """Run an export to the end: its records (at most ``limit``) and whether it had more."""
     records: Records = []
-    pages = iter_export_pages(export, connection, debug, on_token)
+    pages = iter_export_pages(export, connection, debug, on_token, context=context)
     try:
         for page in pages:
             if len(records) + len(page) > limit:
@@ -109,5 +132,6 @@ __all__ = [
     "export_records",
     "import_records",
     "iter_export_pages",
+    "mark_records",
     "ping",
 ]

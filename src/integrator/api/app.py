@@ -11,9 +11,11 @@ from starlette.responses import Response
 from integrator import __version__
 from integrator.api.connection_routes import router as connection_router
 from integrator.api.context import AppContext, AuthCache
+from integrator.api.error_routes import router as error_router
 from integrator.api.errors import install_error_handlers
 from integrator.api.invoke_routes import add_invoke_route
 from integrator.api.invoke_routes import router as invoke_router
+from integrator.api.job_routes import router as job_router
 from integrator.api.limits import BodySizeLimit, V1Alias
 from integrator.api.platform_routes import (
     add_fallback_routes,
@@ -23,8 +25,12 @@ from integrator.api.platform_routes import (
 from integrator.api.platform_routes import router as platform_router
 from integrator.api.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from integrator.api.resource_routes import add_resource_read_routes, add_resource_routes
+from integrator.api.retry_routes import router as retry_router
 from integrator.config import Settings
+from integrator.engine.background import Background
+from integrator.engine.celery_app import CeleryQueue, make_celery, register_tasks
 from integrator.engine.paged_exports import PagedExports
+from integrator.engine.runner import FlowRunner
 from integrator.resources import REGISTRY
 from integrator.store.crypto import Cipher, load_or_create_key_file
 from integrator.store.db import make_engine, make_session_factory
@@ -49,15 +55,23 @@ def build_context(settings: Settings, *, migrate: bool = True) -> AppContext:
         )
     else:
         limiter = MemoryRateLimiter(settings.rate_limit_bucket, settings.rate_limit_per_second)
+    sessions = make_session_factory(engine)
+    cipher = Cipher.from_setting(key)
+    celery = make_celery(settings)
+    runner = FlowRunner(sessions, cipher, CeleryQueue(celery))
+    register_tasks(celery, runner)
     return AppContext(
         settings=settings,
         engine=engine,
-        sessions=make_session_factory(engine),
-        cipher=Cipher.from_setting(key),
+        sessions=sessions,
+        cipher=cipher,
         limiter=limiter,
         auth_cache=AuthCache(settings.auth_cache_seconds),
         # Its own key, derived from the master key: states are signed, never encrypted.
         paged_exports=PagedExports(hashlib.sha256(b"paged-export-state:" + key.encode()).digest()),
+        runner=runner,
+        celery=celery,
+        background=Background(settings, sessions, runner, celery),
     )
 
 
@@ -74,6 +88,10 @@ def api_router() -> APIRouter:
     router.include_router(invoke_router)
     for name in STATE_TYPES:
         add_resource_state_routes(router, name)
+    # After the state routes: /flows/{id}/state/{key} wins over /flows/{flowId}/{stepId}/errors.
+    router.include_router(job_router)
+    router.include_router(error_router)
+    router.include_router(retry_router)
     add_invoke_route(router)
     add_fallback_routes(router)
     return router

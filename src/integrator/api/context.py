@@ -9,13 +9,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from celery import Celery
 from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.concurrency import run_in_threadpool
 
 from integrator.api.ratelimit import RateLimiter
 from integrator.config import Settings
+from integrator.engine.background import Background
 from integrator.engine.paged_exports import PagedExports
+from integrator.engine.runner import FlowRunner
 from integrator.store.accounts import Principal
 from integrator.store.crypto import Cipher
 
@@ -62,6 +65,11 @@ class AppContext:
     limiter: RateLimiter
     auth_cache: AuthCache
     paged_exports: PagedExports
+    #: Starts, advances and ends flow runs (``engine.runner``); tasks go through ``celery``.
+    runner: FlowRunner
+    celery: Celery
+    #: The embedded worker and scheduler; started by ``integrator serve`` (and test fixtures).
+    background: Background
 
     @property
     def inline_reads(self) -> bool:

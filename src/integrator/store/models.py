@@ -9,7 +9,19 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, String, Text, TypeDecorator
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    TypeDecorator,
+    text,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -170,3 +182,161 @@ class DebugEntry(Base):
     resource_id: Mapped[str | None] = mapped_column(String(24))
     time: Mapped[datetime] = mapped_column(UTCDateTime())
     entry: Mapped[Any] = mapped_column(JSON)
+
+
+#: Parent job types (one flow run or one retry); children are ``export`` and ``import``.
+PARENT_JOB_TYPES = ("flow", "retry")
+#: A parent job in one of these holds its flow: no other parent job of the flow may start.
+ACTIVE_STATUSES = ("running", "canceling")
+
+
+class Job(Base):
+    """A run of a flow (``type: flow``), of a retry (``retry``), or of one step of either
+    (``export``/``import`` children, ``flow_job_id`` naming the parent).
+
+    Two partial unique indexes make the database enforce the run rules: at most one running
+    parent job per flow, and at most one queued flow job per flow (further triggers coalesce).
+    """
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        Index("ix_jobs_account_created", "account_id", "created_at"),
+        Index("ix_jobs_flow_job", "flow_job_id"),
+        Index("ix_jobs_flow_status", "flow_id", "status"),
+        Index(
+            "uq_jobs_flow_active",
+            "flow_id",
+            unique=True,
+            sqlite_where=text("flow_job_id IS NULL AND status IN ('running', 'canceling')"),
+            postgresql_where=text("flow_job_id IS NULL AND status IN ('running', 'canceling')"),
+        ),
+        Index(
+            "uq_jobs_flow_queued",
+            "flow_id",
+            unique=True,
+            sqlite_where=text("type = 'flow' AND status = 'queued'"),
+            postgresql_where=text("type = 'flow' AND status = 'queued'"),
+        ),
+    )
+
+    id: Mapped[str] = mapped_column(String(24), primary_key=True)
+    account_id: Mapped[str] = mapped_column(
+        String(24), ForeignKey("accounts.id", ondelete="CASCADE")
+    )
+    type: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    flow_id: Mapped[str | None] = mapped_column(String(24))
+    flow_job_id: Mapped[str | None] = mapped_column(String(24))
+    integration_id: Mapped[str | None] = mapped_column(String(24))
+    export_id: Mapped[str | None] = mapped_column(String(24))
+    import_id: Mapped[str | None] = mapped_column(String(24))
+    retry_of_job_id: Mapped[str | None] = mapped_column(String(24))
+    #: Step order of a child job (integrator.io's ``oIndex``): generator or processor index.
+    o_index: Mapped[int | None] = mapped_column(Integer)
+    num_success: Mapped[int] = mapped_column(Integer, default=0)
+    num_error: Mapped[int] = mapped_column(Integer, default=0)
+    num_ignore: Mapped[int] = mapped_column(Integer, default=0)
+    num_export: Mapped[int] = mapped_column(Integer, default=0)
+    num_pages_generated: Mapped[int] = mapped_column(Integer, default=0)
+    num_pages_processed: Mapped[int] = mapped_column(Integer, default=0)
+    #: Page generators of a parent job that have finished (done or failed) out of ``generators``.
+    generators: Mapped[int] = mapped_column(Integer, default=0)
+    generators_done: Mapped[int] = mapped_column(Integer, default=0)
+    #: What the trigger asked for: ``_exportIds``, ``startDate``/``endDate``, retry keys.
+    options: Mapped[Any] = mapped_column(JSON, default=None)
+    #: Why a job failed or was canceled, for people reading it.
+    message: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_modified: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    #: Last sign of life of the worker running the export (scale-out resumes stale jobs).
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class JobPage(Base):
+    """The page store: one exported page waiting for (or done with) its page processors.
+
+    Keyed by job, generator and page index, so storing a page twice (a redelivered export task)
+    is a no-op and processing it twice is detected. Records are orjson bytes.
+    """
+
+    __tablename__ = "job_pages"
+
+    job_id: Mapped[str] = mapped_column(
+        String(24), ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True
+    )
+    generator: Mapped[int] = mapped_column(Integer, primary_key=True)
+    page_index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    records: Mapped[bytes | None] = mapped_column(LargeBinary)
+    processed: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class JobError(Base):
+    """A record that failed at one step of a flow, with what is needed to retry it."""
+
+    __tablename__ = "job_errors"
+    __table_args__ = (
+        Index("ix_job_errors_step", "account_id", "flow_id", "step_id", "resolved"),
+        Index("ix_job_errors_flow_job", "flow_job_id"),
+        Index("ix_job_errors_job", "job_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(24), primary_key=True)
+    account_id: Mapped[str] = mapped_column(
+        String(24), ForeignKey("accounts.id", ondelete="CASCADE")
+    )
+    flow_id: Mapped[str | None] = mapped_column(String(24))
+    #: The flow job the error belongs to (a retry's errors stay with the original flow job).
+    flow_job_id: Mapped[str] = mapped_column(String(24))
+    #: The child (export or import) job where it happened.
+    job_id: Mapped[str | None] = mapped_column(String(24))
+    #: The export or import the failing step runs.
+    step_id: Mapped[str] = mapped_column(String(24))
+    o_index: Mapped[int] = mapped_column(Integer, default=0)
+    code: Mapped[str] = mapped_column(String(100))
+    message: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(40))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    trace_key: Mapped[str | None] = mapped_column(String(200))
+    retry_data_key: Mapped[str | None] = mapped_column(String(32), index=True)
+    #: The record as it entered the failing step (None when the flow skips retries).
+    retry_data: Mapped[Any] = mapped_column(JSON(none_as_null=True), default=None)
+    #: Where a retry starts: ``pageProcessors.<n>`` (integrator.io's retry ``stage``).
+    stage: Mapped[str | None] = mapped_column(String(40))
+    resolved: Mapped[bool] = mapped_column(Boolean, default=False)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    resolved_by: Mapped[str | None] = mapped_column(String(24))
+    #: The retry job that last tried this record, if any.
+    retry_job_id: Mapped[str | None] = mapped_column(String(24))
+
+
+class ExportCutoff(Base):
+    """A delta export's ``lastExportDateTime`` in one flow, written only when a run succeeds."""
+
+    __tablename__ = "export_cutoffs"
+
+    flow_id: Mapped[str] = mapped_column(String(24), primary_key=True)
+    export_id: Mapped[str] = mapped_column(String(24), primary_key=True)
+    account_id: Mapped[str] = mapped_column(
+        String(24), ForeignKey("accounts.id", ondelete="CASCADE")
+    )
+    last_export_datetime: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class FlowSchedule(Base):
+    """When a scheduled flow (``generator`` ``""``) or one page generator with its own
+    ``schedule`` (``generator`` = its export id) is next due. The scheduler advances
+    ``next_run_at`` with a compare-and-set, so two schedulers never start the same run twice."""
+
+    __tablename__ = "flow_schedules"
+    __table_args__ = (Index("ix_flow_schedules_due", "next_run_at"),)
+
+    flow_id: Mapped[str] = mapped_column(String(24), primary_key=True)
+    generator: Mapped[str] = mapped_column(String(24), primary_key=True)
+    account_id: Mapped[str] = mapped_column(
+        String(24), ForeignKey("accounts.id", ondelete="CASCADE")
+    )
+    schedule: Mapped[str] = mapped_column(String(200))
+    timezone: Mapped[str] = mapped_column(String(64))
+    next_run_at: Mapped[datetime] = mapped_column(UTCDateTime())
