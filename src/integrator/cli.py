@@ -205,5 +205,137 @@ def tokens_revoke(token: str = typer.Argument(..., help="The token, or its id.")
     console.print(f"Revoked token {row.id}.")
 
 
+@app.command("run")
+def run_flow(
+    flow_id: str = typer.Argument(..., help="The flow to run."),
+    account: str = typer.Option(None, "--account", help="Account name (default: the owner)."),
+    no_wait: bool = typer.Option(False, "--no-wait", help="Queue the run and return at once."),
+) -> None:
+    """Run a flow and follow its job until it ends (exit code 0 if it completed)."""
+    import time
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+    from sqlalchemy import select
+
+    from integrator.api.app import build_context
+    from integrator.engine import jobs
+    from integrator.errors import NotFound, ValidationFailed
+    from integrator.store.models import Resource
+
+    settings = Settings()
+    context = build_context(settings)
+    with context.transaction() as session:
+        query = select(Resource.account_id).where(Resource.id == flow_id, Resource.type == "flows")
+        if account is not None:
+            try:
+                query = query.where(
+                    Resource.account_id == account_store.find_account(session, account).id
+                )
+            except IntegratorError as exc:
+                _fail(exc)
+        account_id = session.scalar(query)
+    if account_id is None:
+        err.print(f"[red]error:[/red] No flow {flow_id}")
+        raise typer.Exit(1)
+    embedded = settings.embedded_worker and settings.broker_url is None
+    if embedded and not no_wait:
+        context.background.start(scheduler=False)
+    try:
+        try:
+            view = context.runner.run_flow(account_id, flow_id, {})
+        except (ValidationFailed, NotFound) as exc:
+            for item in exc.items:
+                err.print(f"[red]error:[/red] {item.message}")
+            raise typer.Exit(1) from None
+        if view is None:
+            err.print("[red]error:[/red] The flow was not run.")
+            raise typer.Exit(1)
+        job_id = view["_id"]
+        if no_wait:
+            console.print(f"Job {job_id} {view.get('status', 'queued')}")
+            return
+        columns = (
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("pages  exported {task.fields[export]}"),
+            TextColumn("[green]success {task.fields[success]}"),
+            TextColumn("[red]errors {task.fields[error]}"),
+        )
+        with Progress(*columns, console=console, transient=False) as progress:
+            task = progress.add_task(job_id, total=None, export=0, success=0, error=0)
+            while True:
+                with context.transaction() as session:
+                    job = jobs.get(session, job_id)
+                    if job is None:
+                        err.print(f"[red]error:[/red] No job {job_id}")
+                        raise typer.Exit(1)
+                    status, numbers = (
+                        job.status,
+                        (
+                            job.num_export,
+                            job.num_success,
+                            job.num_error,
+                            job.num_ignore,
+                        ),
+                    )
+                    progress.update(
+                        task,
+                        completed=job.num_pages_processed,
+                        total=max(job.num_pages_generated, job.num_pages_processed) or None,
+                        export=job.num_export,
+                        success=job.num_success,
+                        error=job.num_error,
+                    )
+                if status in jobs.FINAL_STATUSES:
+                    break
+                time.sleep(0.2)
+    finally:
+        context.background.stop()
+    console.print(
+        f"Job {job_id} {status}: numExport={numbers[0]} numSuccess={numbers[1]} "
+        f"numError={numbers[2]} numIgnore={numbers[3]}"
+    )
+    raise typer.Exit(0 if status == "completed" else 1)
+
+
+@app.command("jobs")
+def jobs_list(
+    flow: str = typer.Option(None, "--flow", help="Only this flow's jobs."),
+    limit: int = typer.Option(20, "--limit", help="How many jobs (newest first)."),
+) -> None:
+    """List recent flow and retry jobs, newest first, across all accounts."""
+    from sqlalchemy import select
+
+    from integrator.store.models import Job
+
+    sessions = _sessions(Settings())
+    query = select(Job).where(Job.flow_job_id.is_(None))
+    if flow is not None:
+        query = query.where(Job.flow_id == flow)
+    query = query.order_by(Job.created_at.desc()).limit(limit)
+    table = Table()
+    # Ids are what people copy from this table: never shortened, whatever the terminal width.
+    table.add_column("id", no_wrap=True, min_width=24)
+    table.add_column("flow", no_wrap=True, min_width=24)
+    for name in ("type", "status", "export", "success", "error", "ignore", "started", "ended"):
+        table.add_column(name)
+    with sessions() as session:
+        for job in session.scalars(query):
+            table.add_row(
+                job.id,
+                job.flow_id or "",
+                job.type,
+                job.status,
+                str(job.num_export),
+                str(job.num_success),
+                str(job.num_error),
+                str(job.num_ignore),
+                job.started_at.isoformat(timespec="seconds") if job.started_at else "",
+                job.ended_at.isoformat(timespec="seconds") if job.ended_at else "",
+            )
+    console.print(table)
+
+
 def main() -> None:
     app()

@@ -430,3 +430,34 @@ def test_a_lookup_whose_api_fails_fails_only_its_record() -> None:
         assert results[0]["errors"][0]["source"] == "lookup"
         assert results[1]["statusCode"] == 200
         assert len(fake.customers) == 1
+
+
+def test_post_map_sees_mapped_records_before_anything_is_sent() -> None:
+    import_doc = {
+        "_connectionId": "c" * 24,
+        "http": {"relativeURI": "/api/customers", "method": "POST"},
+        "mapping": {"fields": [{"extract": "mail", "generate": "email"}]},
+    }
+    seen: list[tuple[list[Any], list[Any]]] = []
+
+    def post_map(
+        pre: list[dict[str, Any]], post: list[dict[str, Any]]
+    ) -> list[tuple[dict[str, Any] | None, list[dict[str, Any]], bool]]:
+        seen.append((pre, post))
+        return [
+            (None, [{"code": "no", "message": "refused by postMap"}], False),
+            ({**post[1], "name": "Stamped"}, [], False),
+            (None, [], True),
+        ]
+
+    with FakeSaas.running() as fake:
+        records = [{"mail": f"p{n}@example.com"} for n in range(3)]
+        results = import_records(import_doc, connection_for(fake), records, post_map=post_map)
+        assert seen == [(records, [{"email": f"p{n}@example.com"} for n in range(3)])]
+        assert results[0]["statusCode"] == 422
+        assert results[0]["errors"][0]["message"] == "refused by postMap"
+        assert (results[1]["statusCode"], results[1]["errors"]) == (200, [])
+        assert results[2]["ignored"] is True
+        assert [(c["email"], c.get("name")) for c in fake.customers.values()] == [
+            ("p1@example.com", "Stamped")
+        ]

@@ -371,3 +371,34 @@ def test_renewed_oauth_tokens_are_stored_so_rotated_refresh_tokens_keep_working(
         assert sum("refresh_token" in str(body) for body in grants) == 2
     finally:
         fake.require_token = False
+
+
+def test_debug_mode_keeps_the_requests_of_each_virtual_export_page(
+    api: Api, fake: FakeSaas
+) -> None:
+    fake.require_token = False
+    connection = api.create(
+        "connections",
+        {
+            "name": "Debugged pages",
+            "type": "http",
+            "debugDate": "2999-01-01T00:00:00.000Z",
+            "http": {"baseURI": fake.base_url, "mediaType": "json"},
+        },
+    )
+    path = f"/v1/connections/{connection['_id']}/export/pages"
+    body: dict[str, Any] = {"export": {"http": STRIPE, "pageSize": 10}}
+    pages = 0
+    while True:
+        answer = api.post(path, json=body)
+        assert answer.status_code == 200, answer.text
+        pages += 1
+        state = answer.json()["pagedExportState"]
+        if state["done"]:
+            break
+        body["pagedExportState"] = state
+    log = api.get(f"/v1/connections/{connection['_id']}/debug?limit=1000")
+    assert log.status_code == 200, log.text
+    # 35 records, 10 per request: four requests, each kept once however many calls it took.
+    assert pages == 4
+    assert len(log.json()) == 4

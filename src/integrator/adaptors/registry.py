@@ -14,6 +14,7 @@ from typing import Any
 from integrator.adaptors.http.auth import TokenListener
 from integrator.adaptors.http.client import ConnectionClient, DebugLog, PingFailed
 from integrator.adaptors.http.export import export_pages, mark_exported
+from integrator.adaptors.http.imports import PostMap
 from integrator.adaptors.http.imports import import_records as import_http
 
 #: Connection types with an adaptor.
@@ -117,13 +118,18 @@ def import_records(
     records: Records,
     debug: DebugLog | None = None,
     on_token: TokenListener | None = None,
+    *,
+    post_map: PostMap | None = None,
 ) -> Records:
     """Send records through an import; one result per record, in order (``statusCode``,
-    ``id``, ``_json``, ``errors``, ``ignored``)."""
+    ``id``, ``_json``, ``errors``, ``ignored``). ``post_map`` sees the mapped page before it is
+    sent (the flow's postMap hook)."""
     attempts = import_doc.get("maxAttempts")
     attempts = attempts if isinstance(attempts, int) and attempts > 0 else 5
     with _http_client(connection, debug, on_token, max_attempts=attempts) as client:
-        return import_http(dict(import_doc), dict(connection), records, client=client)
+        return import_http(
+            dict(import_doc), dict(connection), records, client=client, post_map=post_map
+        )
 
 
 __all__ = [

@@ -9,7 +9,7 @@ The records come back in the response; nothing is saved. Custom request headers:
 request (status, content type, body) instead of records.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Request
@@ -308,19 +308,25 @@ async def virtual_export_pages(
     context = run.context
     scope = f"{principal.account_id}|{id}|{export_digest(export)}"
 
-    def next_page() -> tuple[list[dict[str, Any]], dict[str, Any]]:
-        return context.paged_exports.page(
-            scope,
-            lambda: iter_export_pages(export, connection, None, run.token_listener()),
-            body.pagedExportState,
-        )
+    def start() -> tuple[Iterator[list[dict[str, Any]]], DebugLog | None]:
+        # The export's reader (and its debug log) lives across calls.
+        debug = debug_log_for(connection, export)
+        return iter_export_pages(export, connection, debug, run.token_listener()), debug
+
+    def next_page() -> tuple[list[dict[str, Any]], dict[str, Any], DebugLog | None]:
+        page, state, debug = context.paged_exports.page(scope, start, body.pagedExportState)
+        return page, state, debug
 
     try:
-        data, state = await run_in_threadpool(next_page)
+        data, state, debug = await run_in_threadpool(next_page)
     except AdaptorUnavailable as exc:
         raise ValidationFailed.one("adaptor_unavailable", str(exc)) from None
     except AuthFailed as exc:
         raise await run.refused(exc) from None
+    if debug is not None:
+        # What this call's page cost: saved now, emptied for the next call.
+        await run.save(debug)
+        debug.clear()
     return json_response({"data": data, "pagedExportState": state})
 
 

@@ -16,6 +16,7 @@ import threading
 from typing import Any
 
 from celery import Celery
+from celery import _state as celery_state
 from celery.worker import WorkController
 
 from integrator.config import Settings
@@ -114,12 +115,15 @@ class EmbeddedWorker:
         self.concurrency = concurrency
         self._worker: _Worker | None = None
         self._thread: threading.Thread | None = None
+        self._previous: Celery | None = None
 
     def start(self, timeout: float = 30.0) -> None:
         app = self.app
         app.finalize(auto=True)
         # Celery's task tracer looks tasks up in the default app: one worker app per process
-        # (test fixtures stop one context's worker before starting the next).
+        # at a time. The previous default comes back at ``stop`` (a CLI command run inside a
+        # process that already has a worker, as in the tests).
+        self._previous = celery_state.default_app
         app.set_current()
         app.set_default()
         with app.connection() as connection:
@@ -149,3 +153,6 @@ class EmbeddedWorker:
             return
         worker.stop(in_sighandler=False)
         thread.join(timeout)
+        if self._previous is not None:
+            self._previous.set_current()
+            self._previous.set_default()

@@ -32,7 +32,9 @@ STATE_TTL_SECONDS = 3600
 MAX_SESSIONS = 256
 
 Page = list[dict[str, Any]]
-PageSource = Callable[[], Iterator[Page]]
+#: Starts the export: ``(pages, attachment)``; the attachment (e.g. the debug log the export
+#: records into) lives as long as the export and comes back with each page.
+PageSource = Callable[[], tuple[Iterator[Page], Any]]
 
 
 @dataclass
@@ -41,6 +43,7 @@ class _Session:
     next_index: int
     lookahead: Page | None
     lock: threading.Lock
+    attachment: Any = None
 
 
 def export_digest(export: dict[str, Any]) -> str:
@@ -87,8 +90,9 @@ class PagedExports:
 
     def page(
         self, scope: str, source: PageSource, state: Any | None
-    ) -> tuple[Page, dict[str, Any]]:
-        """The next page for ``state`` (the first page when None) and the state to send back.
+    ) -> tuple[Page, dict[str, Any], Any]:
+        """The next page for ``state`` (the first page when None), the state to send back and
+        the export's attachment.
 
         ``scope`` binds the state (account, connection, export digest); ``source`` starts the
         export from its beginning.
@@ -112,7 +116,7 @@ class PagedExports:
             "done": done,
         }
         answer["sig"] = self._sign(scope, answer)
-        return page, answer
+        return page, answer, session.attachment
 
     def _take(self, cursor: str, index: int, source: PageSource) -> _Session:
         with self._lock:
@@ -120,13 +124,13 @@ class PagedExports:
         if session is not None and session.next_index == index:
             return session
         # Start (or restart) the export and skip to page ``index``.
-        pages = source()
+        pages, attachment = source()
         lookahead = next(pages, None)
         for _ in range(index):
             if lookahead is None:
                 break
             lookahead = next(pages, None)
-        return _Session(pages, index, lookahead, threading.Lock())
+        return _Session(pages, index, lookahead, threading.Lock(), attachment)
 
     def _keep(self, cursor: str, session: _Session) -> None:
         with self._lock:

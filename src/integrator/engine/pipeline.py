@@ -33,7 +33,7 @@ from integrator.store.models import Job
 Record = dict[str, Any]
 #: ``(import_doc, connection, records) -> results`` and ``(export_doc, connection, record)
 #: -> records``: the adaptor calls, supplied by the runner (with debug logs and token storage).
-ImportCall = Callable[[Mapping[str, Any], list[Record]], list[Record]]
+ImportCall = Callable[..., list[Record]]
 LookupCall = Callable[[Mapping[str, Any], Record], list[Record]]
 
 #: Records a lookup returns to its record at most.
@@ -237,7 +237,21 @@ class PageRun:
                     records[index] = element.data
                     to_send.append(index)
         batch = [records[index] for index in to_send]
-        results = self.run_import(resource, batch) if batch else []
+        post_map = None
+        if hook_ref(resource, "postMap") is not None:
+
+            def post_map(
+                pre: list[Record], post: list[Record]
+            ) -> list[tuple[Record | None, list[dict[str, Any]], bool]]:
+                result = self._call(
+                    resource, "postMap", preMapData=pre, postMapData=post,
+                    _importId=step.resource_id,
+                )  # fmt: skip
+                return [
+                    (e.data, e.errors, e.ignored) for e in elements("postMap", result, len(post))
+                ]
+
+        results = self.run_import(resource, batch, post_map=post_map) if batch else []
         if hook_ref(resource, "postSubmit") is not None and results:
             edited = self._call(
                 resource,

@@ -736,10 +736,16 @@ class FlowRunner:
                     )
             flow_id = job.flow_id
             account_id = job.account_id
+            aggregate = self._post_aggregate_calls(session, job, status)
             next_flows: list[str] = []
             if status == "completed" and job.type == "flow":
                 flow = self.service(session, account_id).get(REGISTRY["flows"], str(flow_id))
                 next_flows = [str(item) for item in flow.get("_runNextFlowIds") or []]
+        for ref, options in aggregate:
+            try:
+                self.hooks.call(ref, options)
+            except Exception as exc:  # the job has ended: the hook's failure is only reported
+                log.warning("postAggregate hook of job %s failed: %s", job_id, exc)
         if flow_id:
             self.queue.send(DISPATCH, flow_id)
         for next_flow in next_flows:
@@ -747,6 +753,45 @@ class FlowRunner:
                 self.run_flow(account_id, next_flow, scheduled=True)
             except IntegratorError as exc:
                 log.warning("flow %s could not start after %s: %s", next_flow, flow_id, exc)
+
+    def _post_aggregate_calls(
+        self, session: Session, job: Job, status: str
+    ) -> list[tuple[Any, dict[str, Any]]]:
+        """``postAggregate`` hooks of the run's imports, with what integrator.io hands them
+        (``postAggregateData``: success, counts in ``_json``, and why it failed)."""
+        if status == "canceled":
+            return []
+        service = self.service(session, job.account_id)
+        calls: list[tuple[Any, dict[str, Any]]] = []
+        for child in jobs.children(session, job.id):
+            if child.type != "import" or not child.import_id:
+                continue
+            try:
+                doc = service.get(REGISTRY["imports"], child.import_id)
+            except NotFound:
+                continue
+            ref = hook_ref(doc, "postAggregate")
+            if ref is None:
+                continue
+            data = {
+                "success": status == "completed" and child.num_error == 0,
+                "_json": {"numSuccess": child.num_success, "numError": child.num_error,
+                          "numIgnore": child.num_ignore},
+                "code": None if status == "completed" else "job_failed",
+                "message": job.message,
+                "source": "application",
+            }  # fmt: skip
+            calls.append(
+                (
+                    ref,
+                    {
+                        "postAggregateData": data,
+                        "_importId": child.import_id,
+                        "_flowId": job.flow_id,
+                    },
+                )
+            )
+        return calls
 
     # -- connections -------------------------------------------------------------------------
 
@@ -857,7 +902,7 @@ class PageContext:
             return self.docs[step.index]
 
         def call_import(
-            doc: Mapping[str, Any], records: list[dict[str, Any]]
+            doc: Mapping[str, Any], records: list[dict[str, Any]], post_map: Any = None
         ) -> list[dict[str, Any]]:
             index = by_id[str(doc["_id"])]
             connection_id, connection = self.connections[index]
@@ -867,6 +912,7 @@ class PageContext:
                 records,
                 self.logs.get(index),
                 self.runner._token_listener(self.account_id, connection_id),
+                post_map=post_map,
             )
 
         def call_lookup(doc: Mapping[str, Any], record: dict[str, Any]) -> list[dict[str, Any]]:

@@ -41,7 +41,7 @@ Decisions (integrator.io leaves them implicit):
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
@@ -410,19 +410,29 @@ def _message(exc: Exception) -> str:
     return str(exc)
 
 
+#: ``(preMapData, postMapData) -> [(data or None, errors, ignored)]``: the flow's postMap hook.
+PostMap = Callable[
+    [list[dict[str, Any]], list[dict[str, Any]]],
+    list[tuple[dict[str, Any] | None, list[dict[str, Any]], bool]],
+]
+
+
 def import_records(
     import_doc: dict[str, Any],
     connection: dict[str, Any],
     records: list[dict[str, Any]],
     *,
     client: ConnectionClient | None = None,
+    post_map: PostMap | None = None,
 ) -> list[dict[str, Any]]:
     """Import ``records`` through an HTTP/REST import; one result per record, in input order.
 
-    ``connection`` is the unsealed connection document; pass ``client`` to share one. Raises
-    ``AuthFailed`` when the API refuses the credentials (the caller sets the connection
-    offline) and ``ValidationFailed`` for a mapping that cannot compile; every other failure
-    is reported on its record only. See the module docstring for the result shape.
+    ``connection`` is the unsealed connection document; pass ``client`` to share one. With
+    ``post_map``, every record is mapped first and the page's mapped records go through it
+    (integrator.io's postMap hook) before anything is sent. Raises ``AuthFailed`` when the API
+    refuses the credentials (the caller sets the connection offline) and ``ValidationFailed``
+    for a mapping that cannot compile; every other failure is reported on its record only.
+    See the module docstring for the result shape.
     """
     plan = ImportPlan(import_doc, connection)
     mapper = compile_import(import_doc)
@@ -434,8 +444,12 @@ def import_records(
         importer = _Importer(plan, mapper, active)
         results: list[dict[str, Any] | None] = [None] * len(records)
         pending: dict[int, list[Prepared]] = {}
-        for position, record in enumerate(records):
-            prepared = importer.prepare(position, record)
+        prepared_all = [
+            importer.prepare(position, record) for position, record in enumerate(records)
+        ]
+        if post_map is not None:
+            prepared_all = _apply_post_map(post_map, records, prepared_all)
+        for position, prepared in enumerate(prepared_all):
             if isinstance(prepared, dict):
                 results[position] = prepared
             elif plan.batch_size > 1:
@@ -453,6 +467,26 @@ def import_records(
     finally:
         if own:
             active.close()
+
+
+def _apply_post_map(
+    post_map: PostMap,
+    records: list[dict[str, Any]],
+    prepared_all: list[Prepared | dict[str, Any]],
+) -> list[Prepared | dict[str, Any]]:
+    """Hand the mapped records to the postMap hook and apply its answer to each."""
+    mapped = [p for p in prepared_all if isinstance(p, Prepared)]
+    if not mapped:
+        return prepared_all
+    answers = post_map([records[p.position] for p in mapped], [p.payload for p in mapped])
+    for prepared, (data, errors, ignored) in zip(mapped, answers, strict=True):
+        if ignored:
+            prepared_all[prepared.position] = record_result(200, ignored=True)
+        elif data is None:
+            prepared_all[prepared.position] = record_result(422, errors=errors)
+        else:
+            prepared.payload = data
+    return prepared_all
 
 
 def _store(

@@ -1,0 +1,107 @@
+"""The ``integrator run`` and ``integrator jobs`` commands against a fake SaaS app."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+from typer.testing import CliRunner
+
+from fakes import FakeSaas
+from integrator import cli
+from integrator.api.app import build_context
+from integrator.cli import app
+from integrator.config import Settings
+from integrator.resources import REGISTRY
+from integrator.resources.service import ResourceService
+from integrator.store import accounts
+from integrator.store.accounts import Principal
+
+WIDE = {"COLUMNS": "200"}
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("INTEGRATOR_HOME", str(tmp_path))
+    monkeypatch.setenv("INTEGRATOR_SECRET_KEY", "cli-test-" * 5)
+    # The CLI's console was sized when it was imported; give these tests a wide terminal.
+    monkeypatch.setattr(cli, "console", Console(width=200, soft_wrap=True))
+    return tmp_path
+
+
+def make_flow(base_url: str, page_size: int) -> str:
+    context = build_context(Settings())
+    with context.transaction() as session:
+        account, _ = accounts.create_account(session, "cli")
+        service = ResourceService(session, context.cipher, Principal(account.id, "cli"))
+        connection = service.create(
+            REGISTRY["connections"],
+            {"name": "Fake", "type": "http", "http": {"baseURI": base_url, "mediaType": "json"}},
+        )
+        export = service.create(
+            REGISTRY["exports"],
+            {
+                "name": "Items",
+                "_connectionId": connection["_id"],
+                "pageSize": page_size,
+                "http": {
+                    "relativeURI": f"/stripe/items?limit={page_size}",
+                    "response": {"resourcePath": "data"},
+                    "paging": {
+                        "method": "relativeuri",
+                        "relativeURI": f"/stripe/items?limit={page_size}"
+                        "&starting_after={{previous_page.last_record.id}}",
+                        "lastPagePath": "has_more",
+                        "lastPageValues": ["false"],
+                    },
+                },
+            },
+        )
+        imp = service.create(
+            REGISTRY["imports"],
+            {
+                "name": "Customers",
+                "_connectionId": connection["_id"],
+                "http": {"relativeURI": "/api/customers", "method": "POST"},
+                "mapping": {
+                    "fields": [
+                        {"extract": "id", "generate": "external_id"},
+                        {"extract": "email", "generate": "email"},
+                        {"extract": "name", "generate": "full_name"},
+                    ]
+                },
+            },
+        )
+        flow = service.create(
+            REGISTRY["flows"],
+            {
+                "name": "CLI",
+                "pageGenerators": [{"_exportId": export["_id"]}],
+                "pageProcessors": [{"type": "import", "_importId": imp["_id"]}],
+            },
+        )
+    context.engine.dispose()
+    return str(flow["_id"])
+
+
+def test_run_then_jobs(home: Path) -> None:
+    runner = CliRunner()
+    with FakeSaas.running(records=50, page_size=10) as fake:
+        flow_id = make_flow(fake.base_url, 10)
+        result = runner.invoke(app, ["run", flow_id], env=WIDE)
+    assert result.exit_code == 0, result.output
+    assert "completed" in result.output
+    assert "numSuccess=50" in result.output
+    job_id = result.output.split("Job ", 1)[1].split()[0]
+
+    listed = runner.invoke(app, ["jobs", "--flow", flow_id], env=WIDE)
+    assert listed.exit_code == 0, listed.output
+    assert job_id in listed.output
+    assert "completed" in listed.output
+
+
+def test_run_unknown_flow(home: Path) -> None:
+    result = CliRunner().invoke(app, ["run", "0" * 24], env=WIDE)
+    assert result.exit_code == 1
+    assert "No flow" in result.output
