@@ -1,0 +1,104 @@
+"""What the three task bodies share: sessions, the system principal, where errors go, and how
+renewed tokens and refused credentials reach the connection (``engine.runner`` puts the tasks
+together)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, Protocol
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from integrator.adaptors.http.auth import TokenSet
+from integrator.engine import joberrors as errors_store
+from integrator.engine.hooks import (
+    HookRunner,
+    NoHookRunner,
+)
+from integrator.errors import IntegratorError
+from integrator.resources import REGISTRY
+from integrator.resources.service import ResourceService
+from integrator.store.accounts import Principal
+from integrator.store.crypto import Cipher
+from integrator.store.models import Job
+
+log = logging.getLogger("integrator.engine")
+
+DISPATCH = "integrator.dispatch"
+EXPORT = "integrator.export"
+PAGE = "integrator.page"
+SYSTEM_TOKEN = "system"
+
+
+class TaskQueue(Protocol):
+    def send(self, name: str, *args: Any) -> None:
+        """Ask a worker to run task ``name`` with ``args`` (JSON values)."""
+
+
+class RunnerBase:
+    """Everything that starts, advances and ends jobs; one per process."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        cipher: Cipher,
+        queue: TaskQueue,
+        hooks: HookRunner | None = None,
+    ) -> None:
+        self.sessions = sessions
+        self.cipher = cipher
+        self.queue = queue
+        self.hooks: HookRunner = hooks or NoHookRunner()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        with self.sessions() as session, session.begin():
+            yield session
+
+    def service(self, session: Session, account_id: str) -> ResourceService:
+        return ResourceService(session, self.cipher, Principal(account_id, SYSTEM_TOKEN))
+
+    def _where(
+        self, job: Job, child: Job | None, step_id: str, o_index: int, stage: str
+    ) -> errors_store.Where:
+        flow_job_id = job.retry_of_job_id if job.type == "retry" and job.retry_of_job_id else job.id
+        return errors_store.Where(
+            account_id=job.account_id,
+            flow_id=job.flow_id,
+            flow_job_id=flow_job_id,
+            job_id=child.id if child is not None else job.id,
+            step_id=step_id,
+            o_index=o_index,
+            stage=f"{stage}.{o_index}",
+        )
+
+    # -- connections -------------------------------------------------------------------------
+
+    def _token_listener(self, account_id: str, connection_id: str) -> Callable[[TokenSet], None]:
+        def store(tokens: TokenSet) -> None:
+            with self.transaction() as session:
+                self.service(session, account_id).store_tokens(
+                    connection_id, tokens.access_token, tokens.refresh_token
+                )
+
+        return store
+
+    def _set_offline(self, account_id: str, connection_id: str | None) -> None:
+        if not connection_id:
+            return
+        with self.transaction() as session:
+            self.service(session, account_id).set_offline(
+                REGISTRY["connections"], connection_id, True
+            )
+
+    def finish_if_done(self, job_id: str) -> None:
+        """End the job when all its work is done (``FlowRunner``)."""
+        raise NotImplementedError
+
+
+def describe(exc: BaseException) -> str:
+    if isinstance(exc, IntegratorError):
+        return "; ".join(item.message for item in exc.items) or str(exc)
+    return str(exc) or type(exc).__name__
