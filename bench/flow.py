@@ -135,7 +135,7 @@ def integrator_flow(base_url: str, page_size: int, home: Path) -> tuple[int, dic
                 assert job is not None
                 if job.status in jobs.FINAL_STATUSES:
                     return job.num_success, jobs.job_view(job)
-            time.sleep(0.05)
+            time.sleep(0.2)
     finally:
         context.background.stop()
 

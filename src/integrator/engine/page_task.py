@@ -3,6 +3,8 @@ outcome (counts, errors with retry data, the page marked processed) written in o
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
@@ -26,6 +28,11 @@ from integrator.errors import IntegratorError
 from integrator.resources import REGISTRY
 from integrator.store.models import Job, JobPage
 
+#: Page contexts kept per process (a few per running job).
+MAX_CACHED_CONTEXTS = 64
+_CONTEXTS: OrderedDict[tuple[str, int], PageContext] = OrderedDict()
+_CONTEXTS_LOCK = threading.Lock()
+
 
 class PageTask(RunnerBase):
     def process_page(self, job_id: str, generator: int, page_index: int) -> None:
@@ -41,7 +48,7 @@ class PageTask(RunnerBase):
                 self._page_done(session, job_id, generator, page_index)
             else:
                 payload = orjson.loads(page.records or b"[]")
-                context = self._page_context(session, job, generator)
+                context = self._cached_context(session, job, generator)
         if canceled:
             self.finish_if_done(job_id)
             return
@@ -106,6 +113,25 @@ class PageTask(RunnerBase):
         ).rowcount  # type: ignore[attr-defined]
         if changed:
             jobs.add_counts(session, [job_id], num_pages_processed=1)
+
+    def _cached_context(self, session: Session, job: Job, generator: int) -> PageContext:
+        """The page context of this job's generator, built once per job and process: pages
+        of one run see the flow, its steps and their connections as the run found them first
+        (unsealing every document for every page cost more than small pages' imports).
+        Contexts that keep debug logs are built per page, so each page saves its own entries."""
+        key = (job.id, generator)
+        with _CONTEXTS_LOCK:
+            cached = _CONTEXTS.get(key)
+            if cached is not None:
+                _CONTEXTS.move_to_end(key)
+                return cached
+        context = self._page_context(session, job, generator)
+        if not context.logs:
+            with _CONTEXTS_LOCK:
+                _CONTEXTS[key] = context
+                while len(_CONTEXTS) > MAX_CACHED_CONTEXTS:
+                    _CONTEXTS.popitem(last=False)
+        return context
 
     def _page_context(self, session: Session, job: Job, generator: int) -> PageContext:
         service = self.service(session, job.account_id)
