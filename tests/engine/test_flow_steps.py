@@ -218,3 +218,21 @@ def test_a_run_can_be_restricted_to_some_page_generators(api: Api) -> None:
         assert (only["numExport"], only["numSuccess"]) == (40, 40)
         refused = api.post(f"/v1/flows/{flow['_id']}/run", json={"_exportIds": ["a" * 24]})
         assert refused.status_code == 422
+
+
+def test_a_disabled_flow_does_not_run(api: Api) -> None:
+    with FakeSaas.running(records=5) as fake:
+        connection = make_connection(api, fake)
+        flow = api.create(
+            "flows",
+            {
+                "name": "Disabled",
+                "disabled": True,
+                "pageGenerators": [{"_exportId": export(api, connection, STRIPE)}],
+                "pageProcessors": [{"type": "import", "_importId": mark_import(api, connection)}],
+            },
+        )
+        response = api.post(f"/v1/flows/{flow['_id']}/run", json={})
+        assert response.status_code == 422
+        assert response.json()["errors"][0]["code"] == "flow_disabled"
+        assert not flow_jobs(api, flow["_id"])
