@@ -209,3 +209,17 @@ def sample_bodies(api: Api) -> dict[str, dict[str, Any]]:
     )
     made["templates"] = api.create("templates", {"name": "Template"})
     return made
+
+
+@pytest.fixture
+def scheduler_paused(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Stop the session's real-time scheduler for one test (it would claim the test's rows)."""
+    if "context" not in request.fixturenames:
+        yield
+        return
+    context: AppContext = request.getfixturevalue("context")
+    background = context.background
+    background.scheduler.stop()
+    yield
+    if background.started:
+        background.scheduler.start()

@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     embedded_worker: bool = True
     #: Seconds between two scheduler ticks.
     scheduler_interval: float = Field(default=5.0, gt=0)
+    #: A running job without progress for this long is resumed by the scheduler (its worker
+    #: is presumed dead); keep it well above the time one page takes.
+    job_lease_seconds: float = Field(default=300.0, gt=0)
 
     @cached_property
     def effective_database_url(self) -> str:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -29,18 +28,7 @@ HOURLY = "? 0 * * * *"
 T0 = datetime(2031, 3, 4, 10, 2, tzinfo=UTC)
 
 
-@pytest.fixture(autouse=True)
-def embedded_scheduler_paused(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Stop the session's real-time scheduler for the test (it would claim our rows first)."""
-    if "context" not in request.fixturenames:
-        yield
-        return
-    context: AppContext = request.getfixturevalue("context")
-    background = context.background
-    background.scheduler.stop()
-    yield
-    if background.started:
-        background.scheduler.start()
+pytestmark = pytest.mark.usefixtures("scheduler_paused")
 
 
 class Recorder:

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from integrator.config import Settings
 from integrator.engine.celery_app import EmbeddedWorker
+from integrator.engine.leases import dispatch_waiting, resume_stale
 from integrator.engine.runner import FlowRunner
 from integrator.engine.scheduler import Scheduler
 
@@ -41,8 +42,16 @@ class Background:
     ) -> None:
         self.settings = settings
         self.worker = EmbeddedWorker(celery, settings.worker_concurrency)
+
+        def housekeeping() -> None:
+            resume_stale(sessions, runner.queue, settings.job_lease_seconds)
+            dispatch_waiting(sessions, runner.queue)
+
         self.scheduler = Scheduler(
-            sessions, scheduled_trigger(runner), interval=settings.scheduler_interval
+            sessions,
+            scheduled_trigger(runner),
+            interval=settings.scheduler_interval,
+            also=housekeeping,
         )
         self.started = False
 

@@ -93,6 +93,7 @@ class PageTask(RunnerBase):
             jobs.lock(session, job_id)
             self._write_outcome(session, job, context, outcome, keys)
             jobs.add_counts(session, [job_id], num_pages_processed=1)
+            session.execute(update(Job).where(Job.id == job_id).values(heartbeat_at=jobs.now()))
             export_child = jobs.child(session, job_id, "export", generator)
             if export_child is not None:
                 jobs.add_counts(session, [export_child.id], num_pages_processed=1)

@@ -288,11 +288,17 @@ class Scheduler:
     """
 
     def __init__(
-        self, sessions: sessionmaker[Session], trigger: Trigger, interval: float = 5.0
+        self,
+        sessions: sessionmaker[Session],
+        trigger: Trigger,
+        interval: float = 5.0,
+        also: Callable[[], object] | None = None,
     ) -> None:
         self.sessions = sessions
         self.trigger = trigger
         self.interval = interval
+        #: More housekeeping each tick (the engine resumes stale jobs here).
+        self.also = also
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -322,4 +328,9 @@ class Scheduler:
                 tick(self.sessions, self.trigger)
             except Exception:
                 log.exception("Scheduler tick failed")
+            if self.also is not None:
+                try:
+                    self.also()
+                except Exception:
+                    log.exception("Scheduler housekeeping failed")
             self._stopping.wait(self.interval)
