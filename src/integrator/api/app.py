@@ -9,6 +9,7 @@ from fastapi import APIRouter, FastAPI
 from starlette.responses import Response
 
 from integrator import __version__
+from integrator.adaptors.http.concurrency import CONCURRENCY
 from integrator.api.connection_routes import router as connection_router
 from integrator.api.context import AppContext, AuthCache
 from integrator.api.error_routes import router as error_router
@@ -55,6 +56,8 @@ def build_context(settings: Settings, *, migrate: bool = True) -> AppContext:
         )
     else:
         limiter = MemoryRateLimiter(settings.rate_limit_bucket, settings.rate_limit_per_second)
+    # Connections' concurrencyLevel holds across processes when they share a Redis.
+    CONCURRENCY.share_through(settings.redis_url)
     sessions = make_session_factory(engine)
     cipher = Cipher.from_setting(key)
     celery = make_celery(settings)
