@@ -18,7 +18,8 @@ VALUES = st.recursive(
     | st.booleans()
     | st.integers(-(2**53), 2**53)
     | st.floats(allow_nan=False)
-    | st.text(max_size=8),
+    # Lone surrogates cannot reach a template: no JSON body (orjson refuses them) carries one.
+    | st.text(st.characters(blacklist_categories=("Cs",)), max_size=8),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(KEYS, inner, max_size=3),
     max_leaves=8,
 )

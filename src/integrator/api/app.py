@@ -10,6 +10,7 @@ from starlette.responses import Response
 
 from integrator import __version__
 from integrator.adaptors.http.concurrency import CONCURRENCY
+from integrator.adaptors.http.refresh import REFRESHES
 from integrator.api.connection_routes import router as connection_router
 from integrator.api.context import AppContext, AuthCache
 from integrator.api.error_routes import router as error_router
@@ -32,6 +33,7 @@ from integrator.engine.background import Background
 from integrator.engine.celery_app import CeleryQueue, make_celery, register_tasks
 from integrator.engine.paged_exports import PagedExports
 from integrator.engine.runner import FlowRunner
+from integrator.engine.steps import stored_tokens_reader
 from integrator.resources import REGISTRY
 from integrator.store.crypto import Cipher, load_or_create_key_file
 from integrator.store.db import make_engine, make_session_factory
@@ -60,6 +62,8 @@ def build_context(settings: Settings, *, migrate: bool = True) -> AppContext:
     CONCURRENCY.share_through(settings.redis_url)
     sessions = make_session_factory(engine)
     cipher = Cipher.from_setting(key)
+    # OAuth refreshes queue across processes too (rotating refresh tokens are sent once).
+    REFRESHES.share_through(settings.redis_url, stored_tokens_reader(sessions, cipher))
     celery = make_celery(settings)
     runner = FlowRunner(sessions, cipher, CeleryQueue(celery))
     register_tasks(celery, runner)

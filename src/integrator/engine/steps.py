@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, Protocol
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from integrator.adaptors.http.auth import TokenSet
@@ -22,7 +23,7 @@ from integrator.resources import REGISTRY
 from integrator.resources.service import ResourceService
 from integrator.store.accounts import Principal
 from integrator.store.crypto import Cipher
-from integrator.store.models import Job
+from integrator.store.models import Job, Resource
 
 log = logging.getLogger("integrator.engine")
 
@@ -30,6 +31,27 @@ DISPATCH = "integrator.dispatch"
 EXPORT = "integrator.export"
 PAGE = "integrator.page"
 SYSTEM_TOKEN = "system"
+
+
+def stored_tokens_reader(
+    sessions: sessionmaker[Session], cipher: Cipher
+) -> Callable[[str], tuple[str | None, str | None] | None]:
+    """Reads a connection's stored OAuth tokens by id, whatever its account (the refresh
+    coordinator of ``adaptors/http/refresh.py`` asks)."""
+
+    def read(connection_id: str) -> tuple[str | None, str | None] | None:
+        with sessions() as session:
+            owner = session.scalar(
+                select(Resource.account_id).where(
+                    Resource.id == connection_id, Resource.type == "connections"
+                )
+            )
+            if owner is None:
+                return None
+            service = ResourceService(session, cipher, Principal(owner, SYSTEM_TOKEN))
+            return service.stored_tokens(connection_id)
+
+    return read
 
 
 class TaskQueue(Protocol):

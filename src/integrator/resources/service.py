@@ -278,6 +278,24 @@ class ResourceService:
         self._render(rtype, resource)
         self._audit(resource, "update", old, resource.doc, source="system")
 
+    def stored_tokens(self, id_: str) -> tuple[str | None, str | None]:
+        """The OAuth access and refresh tokens stored on a connection now (``store_tokens``'s
+        fields), for processes that must not refresh with an outdated refresh token."""
+        doc = self.unsealed(REGISTRY["connections"], id_)
+        if isinstance(doc.get("http"), dict):
+            auth = doc["http"].get("auth")
+            token = auth.get("token") if isinstance(auth, dict) else None
+            token = token if isinstance(token, dict) else {}
+            access, refresh = token.get("token"), token.get("refreshToken")
+        else:
+            rest = doc.get("rest")
+            rest = rest if isinstance(rest, dict) else {}
+            access, refresh = rest.get("bearerToken"), rest.get("refreshToken")
+        return (
+            access if isinstance(access, str) else None,
+            refresh if isinstance(refresh, str) else None,
+        )
+
     # --- extras: /exports/{id}/distributed ----------------------------------------------------
 
     def get_extra(self, rtype: ResourceType, id_: str, kind: str) -> JSONDict:

@@ -40,6 +40,8 @@ from typing import Any
 
 import httpx2
 
+from integrator.adaptors.http.refresh import REFRESHES, RefreshCoordinator
+
 #: Posts a form to a token endpoint: (url, form fields, headers) → response.
 TokenPoster = Callable[[str, Mapping[str, str], Mapping[str, str]], httpx2.Response]
 #: Told about every new token so the caller can persist it (a rotated refresh token above all).
@@ -201,6 +203,8 @@ class OAuth2Auth(TokenAuth):
         header_name: str = "Authorization",
         scheme: str = "Bearer",
         param_name: str = "access_token",
+        connection_id: str | None = None,
+        coordinator: RefreshCoordinator | None = None,
     ) -> None:
         super().__init__(
             None,
@@ -218,6 +222,9 @@ class OAuth2Auth(TokenAuth):
         self._post = post
         self._clock = clock
         self._on_token = on_token
+        #: Refreshes queue across processes through this (when it is shared).
+        self.connection_id = connection_id
+        self._coordinator = coordinator if coordinator is not None else REFRESHES
         self._lock = threading.Lock()
         #: Replaced whole (one atomic assignment), so readers never need the lock.
         self._state = TokenSet(access_token, refresh_token, None, 0)
@@ -242,10 +249,38 @@ class OAuth2Auth(TokenAuth):
         with self._lock:
             if self._state.generation != generation:
                 return  # another thread refreshed while we waited
+            coordinator = self._coordinator
+            if self.connection_id and coordinator.shared:
+                self._refresh_shared(coordinator, self.connection_id)
+                return
             self._state = self._fetch(self._state)
             self.refresh_count += 1
         if self._on_token is not None:
             self._on_token(self._state)
+
+    def _refresh_shared(self, coordinator: RefreshCoordinator, connection_id: str) -> None:
+        """Refresh under the connection's cross-process lock, or adopt the tokens another
+        process stored while we waited (see ``refresh.py``). Runs under ``self._lock``."""
+        with coordinator.lock(connection_id):
+            state = self._state
+            assert coordinator.stored_tokens is not None
+            stored = coordinator.stored_tokens(connection_id)
+            if stored is not None:
+                access, refresh = stored
+                moved = (refresh is not None and refresh != state.refresh_token) or (
+                    access is not None and access != state.access_token
+                )
+                if moved:
+                    self._seen.extend(t for t in (access, refresh) if t)
+                    self._state = TokenSet(
+                        access, refresh or state.refresh_token, None, state.generation + 1
+                    )
+                    return
+            self._state = self._fetch(state)
+            self.refresh_count += 1
+            # Stored before the lock is released, so the next process finds it.
+            if self._on_token is not None:
+                self._on_token(self._state)
 
     def _fetch(self, state: TokenSet) -> TokenSet:
         form: dict[str, str] = {}
@@ -319,12 +354,18 @@ def auth_from_connection(
     jwtbearer).
     """
     if connection.get("type") == "rest" or ("rest" in connection and "http" not in connection):
-        return _legacy_auth(connection.get("rest") or {}, post=post, clock=clock, on_token=on_token)
+        return _legacy_auth(
+            connection.get("rest") or {},
+            post=post,
+            clock=clock,
+            on_token=on_token,
+            connection_id=_text(connection.get("_id")),
+        )
     http = connection.get("http") or {}
     auth = http.get("auth") or {}
     kind = auth.get("type")
     token = auth.get("token") or {}
-    placement = {
+    placement: dict[str, Any] = {
         "location": token.get("location") or "header",
         "header_name": token.get("headerName") or "Authorization",
         "scheme": token["scheme"] if isinstance(token.get("scheme"), str) else "Bearer",
@@ -354,6 +395,7 @@ def auth_from_connection(
             post=post,
             clock=clock,
             on_token=on_token,
+            connection_id=_text(connection.get("_id")),
             **placement,
         )
     raise UnsupportedAuth(f"http.auth.type {kind!r} is not supported yet.")
@@ -365,10 +407,11 @@ def _legacy_auth(
     post: TokenPoster,
     clock: Callable[[], float],
     on_token: TokenListener | None,
+    connection_id: str | None = None,
 ) -> Auth:
     kind = rest.get("authType")
     basic = rest.get("basicAuth") or {}
-    placement = {
+    placement: dict[str, Any] = {
         "location": rest.get("tokenLocation") or "header",
         "header_name": rest.get("authHeader") or "Authorization",
         "scheme": rest["authScheme"] if isinstance(rest.get("authScheme"), str) else "Bearer",
@@ -389,6 +432,7 @@ def _legacy_auth(
             post=post,
             clock=clock,
             on_token=on_token,
+            connection_id=connection_id,
             **placement,
         )
     if kind in (None, "token", "oauth") and _text(rest.get("bearerToken")):
