@@ -228,14 +228,7 @@ def add_child(
         created_at=moment,
         started_at=moment,
         last_modified=moment,
-        num_success=0,
-        num_error=0,
-        num_ignore=0,
-        num_export=0,
-        num_pages_generated=0,
-        num_pages_processed=0,
-        generators=0,
-        generators_done=0,
+        **dict.fromkeys(ZEROED, 0),
     )
     session.add(child)
     session.flush()

@@ -28,6 +28,22 @@ from integrator.errors import IntegratorError
 from integrator.resources import REGISTRY
 from integrator.store.models import Job, JobPage
 
+
+def _claim_page(session: Session, job_id: str, generator: int, page_index: int) -> bool:
+    """Mark the page processed (dropping its records); False when someone already had."""
+    claimed = session.execute(
+        update(JobPage)
+        .where(
+            JobPage.job_id == job_id,
+            JobPage.generator == generator,
+            JobPage.page_index == page_index,
+            JobPage.processed.is_(False),
+        )
+        .values(processed=True, records=None)
+    ).rowcount  # type: ignore[attr-defined]
+    return bool(claimed)
+
+
 #: Page contexts kept per process (a few per running job).
 MAX_CACHED_CONTEXTS = 64
 _CONTEXTS: OrderedDict[tuple[str, int], PageContext] = OrderedDict()
@@ -78,17 +94,7 @@ class PageTask(RunnerBase):
             # Before the page counts as processed, so the job never ends with marks pending.
             self._mark_once(context, records)
         with self.transaction() as session:
-            claimed = session.execute(
-                update(JobPage)
-                .where(
-                    JobPage.job_id == job_id,
-                    JobPage.generator == generator,
-                    JobPage.page_index == page_index,
-                    JobPage.processed.is_(False),
-                )
-                .values(processed=True, records=None)
-            ).rowcount  # type: ignore[attr-defined]
-            if not claimed:
+            if not _claim_page(session, job_id, generator, page_index):
                 return  # another delivery of this task wrote the outcome first
             jobs.lock(session, job_id)
             self._write_outcome(session, job, context, outcome, keys)
@@ -102,17 +108,7 @@ class PageTask(RunnerBase):
         self.finish_if_done(job_id)
 
     def _page_done(self, session: Session, job_id: str, generator: int, page_index: int) -> None:
-        changed = session.execute(
-            update(JobPage)
-            .where(
-                JobPage.job_id == job_id,
-                JobPage.generator == generator,
-                JobPage.page_index == page_index,
-                JobPage.processed.is_(False),
-            )
-            .values(processed=True, records=None)
-        ).rowcount  # type: ignore[attr-defined]
-        if changed:
+        if _claim_page(session, job_id, generator, page_index):
             jobs.add_counts(session, [job_id], num_pages_processed=1)
 
     def _cached_context(self, session: Session, job: Job, generator: int) -> PageContext:
