@@ -29,10 +29,10 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from fakes import FakeSaas
+from fakes.flows import create_rest_flow
 from integrator.api.app import build_context
 from integrator.config import Settings
 from integrator.engine import jobs
-from integrator.resources import REGISTRY
 from integrator.resources.service import ResourceService
 from integrator.store import accounts
 from integrator.store.accounts import Principal
@@ -86,47 +86,7 @@ def integrator_flow(base_url: str, page_size: int, home: Path) -> tuple[int, dic
             account_id, _ = accounts.create_account(session, "bench")
             account_id = account_id.id
             service = ResourceService(session, context.cipher, Principal(account_id, "bench"))
-            connection = service.create(
-                REGISTRY["connections"],
-                {"name": "Fake", "type": "http",
-                 "http": {"baseURI": base_url, "mediaType": "json"}},
-            )  # fmt: skip
-            export = service.create(
-                REGISTRY["exports"],
-                {
-                    "name": "Items",
-                    "_connectionId": connection["_id"],
-                    "pageSize": page_size,
-                    "http": {
-                        "relativeURI": f"/stripe/items?limit={page_size}",
-                        "response": {"resourcePath": "data"},
-                        "paging": {
-                            "method": "relativeuri",
-                            "relativeURI": f"/stripe/items?limit={page_size}"
-                            "&starting_after={{previous_page.last_record.id}}",
-                            "lastPagePath": "has_more",
-                            "lastPageValues": ["false"],
-                        },
-                    },
-                },
-            )
-            imp = service.create(
-                REGISTRY["imports"],
-                {
-                    "name": "Customers",
-                    "_connectionId": connection["_id"],
-                    "http": {"relativeURI": "/api/customers", "method": "POST"},
-                    "mapping": MAPPING,
-                },
-            )
-            flow = service.create(
-                REGISTRY["flows"],
-                {
-                    "name": "Bench",
-                    "pageGenerators": [{"_exportId": export["_id"]}],
-                    "pageProcessors": [{"type": "import", "_importId": imp["_id"]}],
-                },
-            )
+            flow = create_rest_flow(service, base_url, page_size, MAPPING, name="Bench")
         view = context.runner.run_flow(account_id, flow["_id"], {})
         assert view is not None
         while True:

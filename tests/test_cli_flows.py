@@ -9,11 +9,11 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from fakes import FakeSaas
+from fakes.flows import create_rest_flow
 from integrator import cli
 from integrator.api.app import build_context
 from integrator.cli import app
 from integrator.config import Settings
-from integrator.resources import REGISTRY
 from integrator.resources.service import ResourceService
 from integrator.store import accounts
 from integrator.store.accounts import Principal
@@ -35,52 +35,7 @@ def make_flow(base_url: str, page_size: int) -> str:
     with context.transaction() as session:
         account, _ = accounts.create_account(session, "cli")
         service = ResourceService(session, context.cipher, Principal(account.id, "cli"))
-        connection = service.create(
-            REGISTRY["connections"],
-            {"name": "Fake", "type": "http", "http": {"baseURI": base_url, "mediaType": "json"}},
-        )
-        export = service.create(
-            REGISTRY["exports"],
-            {
-                "name": "Items",
-                "_connectionId": connection["_id"],
-                "pageSize": page_size,
-                "http": {
-                    "relativeURI": f"/stripe/items?limit={page_size}",
-                    "response": {"resourcePath": "data"},
-                    "paging": {
-                        "method": "relativeuri",
-                        "relativeURI": f"/stripe/items?limit={page_size}"
-                        "&starting_after={{previous_page.last_record.id}}",
-                        "lastPagePath": "has_more",
-                        "lastPageValues": ["false"],
-                    },
-                },
-            },
-        )
-        imp = service.create(
-            REGISTRY["imports"],
-            {
-                "name": "Customers",
-                "_connectionId": connection["_id"],
-                "http": {"relativeURI": "/api/customers", "method": "POST"},
-                "mapping": {
-                    "fields": [
-                        {"extract": "id", "generate": "external_id"},
-                        {"extract": "email", "generate": "email"},
-                        {"extract": "name", "generate": "full_name"},
-                    ]
-                },
-            },
-        )
-        flow = service.create(
-            REGISTRY["flows"],
-            {
-                "name": "CLI",
-                "pageGenerators": [{"_exportId": export["_id"]}],
-                "pageProcessors": [{"type": "import", "_importId": imp["_id"]}],
-            },
-        )
+        flow = create_rest_flow(service, base_url, page_size, name="CLI")
     context.engine.dispose()
     return str(flow["_id"])
 
