@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     embedded_worker: bool = True
     #: Seconds between two scheduler ticks.
     scheduler_interval: float = Field(default=5.0, gt=0)
+    #: Where exported pages wait for processing: unset, the database; ``s3://bucket/prefix``
+    #: (``?endpoint_url=…&region=…``), S3-compatible object storage.
+    page_store_url: str | None = None
     #: A running job without progress for this long is resumed by the scheduler (its worker
     #: is presumed dead); keep it well above the time one page takes.
     job_lease_seconds: float = Field(default=300.0, gt=0)

@@ -32,6 +32,7 @@ from integrator.config import Settings
 from integrator.engine.background import Background
 from integrator.engine.celery_app import CeleryQueue, make_celery, register_tasks
 from integrator.engine.paged_exports import PagedExports
+from integrator.engine.pagestore import page_store
 from integrator.engine.runner import FlowRunner
 from integrator.engine.steps import stored_tokens_reader
 from integrator.resources import REGISTRY
@@ -65,7 +66,9 @@ def build_context(settings: Settings, *, migrate: bool = True) -> AppContext:
     # OAuth refreshes queue across processes too (rotating refresh tokens are sent once).
     REFRESHES.share_through(settings.redis_url, stored_tokens_reader(sessions, cipher))
     celery = make_celery(settings)
-    runner = FlowRunner(sessions, cipher, CeleryQueue(celery))
+    runner = FlowRunner(
+        sessions, cipher, CeleryQueue(celery), pages=page_store(settings.page_store_url)
+    )
     register_tasks(celery, runner)
     return AppContext(
         settings=settings,

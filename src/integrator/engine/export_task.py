@@ -82,7 +82,7 @@ class ExportTask(RunnerBase):
                             job_id=job_id,
                             generator=generator,
                             page_index=index,
-                            records=orjson.dumps(records),
+                            records=self.pages.put(job_id, generator, index, orjson.dumps(records)),
                             processed=False,
                         )
                     )

@@ -58,16 +58,18 @@ class PageTask(RunnerBase):
             page = session.get(JobPage, (job_id, generator, page_index))
             if job is None or page is None or page.processed:
                 return
+            stored = page.records
             canceled = job.status != "running"
             if canceled:
                 jobs.lock(session, job_id)
                 self._page_done(session, job_id, generator, page_index)
             else:
-                payload = orjson.loads(page.records or b"[]")
                 context = self._cached_context(session, job, generator)
         if canceled:
+            self.pages.drop(stored)
             self.finish_if_done(job_id)
             return
+        payload = orjson.loads(self.pages.get(stored))
         keys: list[str] | None = None
         if job.type == "retry":
             keys = [key for key, _ in payload]
@@ -105,6 +107,7 @@ class PageTask(RunnerBase):
                 jobs.add_counts(session, [export_child.id], num_pages_processed=1)
             for connection_id, log_ in context.debug_logs():
                 save_debug_log(session, job.account_id, connection_id, None, log_)
+        self.pages.drop(stored)
         self.finish_if_done(job_id)
 
     def _page_done(self, session: Session, job_id: str, generator: int, page_index: int) -> None:

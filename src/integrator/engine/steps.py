@@ -18,6 +18,7 @@ from integrator.engine.hooks import (
     HookRunner,
     NoHookRunner,
 )
+from integrator.engine.pagestore import DatabasePages, PageStore
 from integrator.errors import IntegratorError
 from integrator.resources import REGISTRY
 from integrator.resources.service import ResourceService
@@ -68,11 +69,14 @@ class RunnerBase:
         cipher: Cipher,
         queue: TaskQueue,
         hooks: HookRunner | None = None,
+        pages: PageStore | None = None,
     ) -> None:
         self.sessions = sessions
         self.cipher = cipher
         self.queue = queue
         self.hooks: HookRunner = hooks or NoHookRunner()
+        #: Where stored pages' records live (``engine.pagestore``).
+        self.pages: PageStore = pages or DatabasePages()
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
