@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import socket
 
 import typer
 import uvicorn
@@ -74,6 +76,7 @@ def worker(
     concurrency: int = typer.Option(
         0, help="Tasks at once (default INTEGRATOR_WORKER_CONCURRENCY)."
     ),
+    hostname: str = typer.Option("", help="Celery node name (default integrator-<pid>@<host>)."),
 ) -> None:
     """Run a worker: exports, page processing and retries of flow runs (scale-out)."""
     from integrator.api.app import build_context
@@ -84,6 +87,9 @@ def worker(
     )
     context = build_context(settings)
     context.celery.Worker(
+        # Unique per process: Celery refuses (RabbitMQ) or confuses (Redis) two workers that
+        # share a node name, and several run on one machine.
+        hostname=hostname or f"integrator-{os.getpid()}@{socket.gethostname()}",
         pool="threads",
         concurrency=concurrency or settings.worker_concurrency,
         loglevel=settings.log_level.upper(),

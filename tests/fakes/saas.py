@@ -127,6 +127,10 @@ class FakeSaas:
         self.reject_external_ids: set[Any] = set()
         self.next_customer_id = 1
         self.exported: set[int] = set()
+        #: Requests being handled right now, and the most there ever were at once.
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self._flight_lock = threading.Lock()
         self.query_locators: dict[str, int] = {}  # Salesforce locator -> batch size
         self._server: ServerThread | None = None
 
@@ -219,10 +223,17 @@ class FakeSaas:
     # -- request handling ------------------------------------------------------------------
 
     def handle(self, request: Request) -> Response:
+        with self._flight_lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
             response = self._answer(request)
         except HttpError as error:
             response = error.response
+        finally:
+            # Before the response is written: a client can't see its answer before this drops.
+            with self._flight_lock:
+                self.in_flight -= 1
         if self.log_requests:
             self.requests.append(
                 LoggedRequest(

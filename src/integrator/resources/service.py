@@ -154,9 +154,12 @@ class ResourceService:
         return row.type, {"_id": row.id, **doc}
 
     def unsealed(self, rtype: ResourceType, id_: str) -> JSONDict:
-        """The stored document with secrets in clear: for adaptors, never for responses."""
+        """The stored document with its ``_id`` and secrets in clear: for adaptors, never for
+        responses. (Adaptors key per-connection state on the ``_id``: concurrency slots,
+        OAuth refresh locks.)"""
         resource = self.find(rtype, id_)
-        return secrets.unseal(_copy(resource.doc), rtype.secret_paths, self.cipher, _aad(resource))
+        doc = secrets.unseal(_copy(resource.doc), rtype.secret_paths, self.cipher, _aad(resource))
+        return {"_id": resource.id, **doc}
 
     # --- writing ------------------------------------------------------------------------------
 

@@ -20,8 +20,9 @@ import redis
 
 log = logging.getLogger("integrator.adaptors")
 
-#: A slot held longer than this (a hung request, a dead process) is given back.
-SLOT_TTL_SECONDS = 600
+#: A slot held longer than this (a dead process) is given back: twice the clients' default
+#: request timeout, since a slot is held only while a request is on the wire.
+SLOT_TTL_SECONDS = 120
 #: Longest pause between two attempts to take a shared slot.
 MAX_POLL_SECONDS = 0.05
 
