@@ -12,6 +12,7 @@ from typing import Any
 
 import psycopg
 import pytest
+import redis
 from fastapi.testclient import TestClient
 
 from integrator.api.app import build_context, create_app
@@ -31,6 +32,15 @@ def service_unavailable(what: str, exc: Exception) -> None:
     if IN_CI:
         pytest.fail(message)
     pytest.skip(message)
+
+
+def require_redis(url: str) -> str:
+    """``url`` once its Redis answers; skips the test (fails it under CI) when it does not."""
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
+    except redis.RedisError as exc:
+        service_unavailable("Redis", exc)
+    return url
 
 
 @pytest.fixture(scope="session")

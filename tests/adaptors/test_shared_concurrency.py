@@ -8,24 +8,19 @@ import threading
 import time
 
 import pytest
-import redis
 
 from integrator.adaptors.http import concurrency
 from integrator.adaptors.http.concurrency import ConcurrencyLimits
 from integrator.ids import new_object_id
 
-from conftest import service_unavailable
+from conftest import require_redis
 
 REDIS_URL = "redis://127.0.0.1:6379/3"
 
 
 @pytest.fixture
 def redis_url() -> str:
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
-    except redis.RedisError as exc:
-        service_unavailable("Redis", exc)
-    return REDIS_URL
+    return require_redis(REDIS_URL)
 
 
 def limiter(url: str | None, key: str, level: int) -> ConcurrencyLimits:

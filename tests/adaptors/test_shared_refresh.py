@@ -10,7 +10,6 @@ from typing import Any
 
 import httpx2
 import pytest
-import redis
 
 from fakes import FakeSaas
 from integrator.adaptors.http.auth import TokenSet
@@ -18,7 +17,7 @@ from integrator.adaptors.http.client import ConnectionClient
 from integrator.adaptors.http.refresh import REFRESHES
 from integrator.ids import new_object_id
 
-from conftest import service_unavailable
+from conftest import require_redis
 
 REDIS_URL = "redis://127.0.0.1:6379/4"
 
@@ -33,10 +32,7 @@ def fake() -> Iterator[FakeSaas]:
 @pytest.fixture
 def stored() -> Iterator[dict[str, tuple[str | None, str | None]]]:
     """The "database" every process stores renewed tokens in and reads them from."""
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
-    except redis.RedisError as exc:
-        service_unavailable("Redis", exc)
+    require_redis(REDIS_URL)
     tokens: dict[str, tuple[str | None, str | None]] = {}
     REFRESHES.share_through(REDIS_URL, tokens.get)
     yield tokens

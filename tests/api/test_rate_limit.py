@@ -7,7 +7,6 @@ import uuid
 from pathlib import Path
 
 import pytest
-import redis
 from fastapi.testclient import TestClient
 
 from integrator.api.app import build_context, create_app
@@ -15,7 +14,7 @@ from integrator.api.context import AppContext
 from integrator.api.ratelimit import MemoryRateLimiter, RedisRateLimiter, retry_after_seconds
 from integrator.store import accounts
 
-from conftest import make_settings, service_unavailable
+from conftest import make_settings, require_redis
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -110,11 +109,7 @@ def test_retry_after_is_whole_seconds_and_never_zero() -> None:
 
 @pytest.fixture
 def redis_url() -> str:
-    try:
-        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
-    except redis.RedisError as exc:
-        service_unavailable("Redis", exc)
-    return REDIS_URL
+    return require_redis(REDIS_URL)
 
 
 def test_redis_bucket_is_shared_by_several_api_processes(tmp_path: Path, redis_url: str) -> None:
