@@ -1040,3 +1040,21 @@ def test_every_example_in_the_mapping_docs_gives_the_documented_result() -> None
             assert result == MapResult(None, tuple(example["errors"])), example
         else:
             assert result == MapResult(example["result"]), example
+
+
+def test_a_handlebars_extract_renders_against_the_record_unescaped() -> None:
+    mapper = compile_mapping(
+        {
+            "fields": [
+                {"extract": "{{uppercase name}}", "generate": "upper"},
+                {"extract": "{{name}} & {{id}}", "generate": "both"},
+                {"extract": "{{#if vip}}gold{{else}}standard{{/if}}", "generate": "tier"},
+            ]
+        }
+    )
+    result = mapper.map({"name": "Ada <Lovelace>", "id": 7, "vip": True})
+    assert result.record == {
+        "upper": "ADA <LOVELACE>",
+        "both": "Ada <Lovelace> & 7",
+        "tier": "gold",
+    }

@@ -27,6 +27,7 @@ from integrator.mapping.paths import (
     split_star,
     template_parts,
 )
+from integrator.mapping.templates import render, template_context
 from integrator.resources.imports import ConditionWhen
 
 __all__ = [
@@ -110,6 +111,17 @@ def _source(path: str, arrays: Arrays | None) -> Source:
     return element_source(arrays.position(star[0]), star[1])
 
 
+def _handlebars_source(extract: str) -> Source:
+    """An ``extract`` that is a handlebars expression (``{{uppercase name}}``): rendered
+    against the record, values unescaped; the result is a string. A template that fails
+    fails its record (the mapper reports it as a mapping error)."""
+
+    def read(record: Any, elements: Any) -> Any:
+        return render(extract, template_context(record), "text")
+
+    return read
+
+
 def _reader(field: Field, spec: dict[str, Any], where: str, arrays: Arrays | None) -> None:
     """Decide how ``field`` reads its value: ``extract`` (path or template) or hard-coded."""
     extract = spec.get("extract")
@@ -125,6 +137,9 @@ def _reader(field: Field, spec: dict[str, Any], where: str, arrays: Arrays | Non
         return
     if not isinstance(extract, str):
         raise invalid(f"{where}.extract", "extract must be a string (a path or a template).")
+    if "{{" in extract:
+        field.read_source = _handlebars_source(extract)
+        return
     parts = template_parts(extract)
     if parts is not None:
         field.read_source = compile_template(parts, lambda path: _source(path, arrays))

@@ -38,7 +38,7 @@ from integrator.mapping.javascript import ABSENT, js_ordered, js_property, js_st
 
 __all__ = ["Mode", "TemplateError", "render", "template_context"]
 
-Mode = Literal["uri", "body", "plain"]
+Mode = Literal["uri", "body", "plain", "text"]
 #: How many compiled templates stay cached (an account has a few hundred at most).
 CACHE_SIZE = 2048
 
@@ -59,6 +59,8 @@ _ESCAPERS: dict[str, Callable[[str], str]] = {
     "uri": _escape_uri,
     "body": _escape_json,
     "plain": _escape_html,
+    # Values as they are: a mapping extract's handlebars produces a field value, not markup.
+    "text": str,
 }
 
 
@@ -261,7 +263,7 @@ def render(
     """
     escape = _ESCAPERS.get(mode)
     if escape is None:
-        raise ValueError(f"Unknown template mode {mode!r}; use uri, body or plain.")
+        raise ValueError(f"Unknown template mode {mode!r}; use uri, body, plain or text.")
     if "{{" not in template:
         return template
     program = _compile(template)
