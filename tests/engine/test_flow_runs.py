@@ -12,21 +12,13 @@ import pytest
 from sqlalchemy import update
 
 from fakes import FakeSaas
+from fakes.flows import stripe_export
 from integrator.api.context import AppContext
 from integrator.store.models import FlowSchedule
 
 from conftest import Api
 
-STRIPE = {
-    "relativeURI": "/stripe/items?limit=100",
-    "response": {"resourcePath": "data"},
-    "paging": {
-        "method": "relativeuri",
-        "relativeURI": "/stripe/items?limit=100&starting_after={{previous_page.last_record.id}}",
-        "lastPagePath": "has_more",
-        "lastPageValues": ["false"],
-    },
-}
+STRIPE = stripe_export(100)
 
 
 @pytest.fixture

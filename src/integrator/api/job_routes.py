@@ -35,7 +35,7 @@ from starlette.responses import Response
 
 from integrator.api.auth import app_context, current_principal
 from integrator.api.context import AppContext
-from integrator.api.resource_routes import _next_link, json_response
+from integrator.api.resource_routes import json_response, page_of
 from integrator.api.schemas import ERRORS
 from integrator.engine import job_queries
 from integrator.engine import jobs as job_store
@@ -229,10 +229,7 @@ def list_jobs(
         views = [job_store.job_view(job) for job in found]
     if not views:
         return Response(status_code=204)
-    headers = {}
-    if len(views) > query.limit:
-        views = views[: query.limit]
-        headers["Link"] = _next_link(request, query.skip, query.limit)
+    views, headers = page_of(request, views, query.skip, query.limit)
     return json_response(views, headers=headers)
 
 

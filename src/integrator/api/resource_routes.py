@@ -5,7 +5,7 @@ annotations, and the routes are made in a loop, one set per type.
 """
 
 from enum import Enum
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 import orjson
@@ -89,6 +89,19 @@ def _next_link(request: Request, skip: int, limit: int) -> str:
     return f'<{request.url.replace(query=urlencode(query))}>; rel="next"'
 
 
+Item = TypeVar("Item")
+
+
+def page_of(
+    request: Request, items: list[Item], skip: int, limit: int
+) -> tuple[list[Item], dict[str, str]]:
+    """A list page from ``limit + 1`` fetched items: the first ``limit``, and a ``Link``
+    header (``rel="next"``) when there were more."""
+    if len(items) <= limit:
+        return items, {}
+    return items[:limit], {"Link": _next_link(request, skip, limit)}
+
+
 def add_resource_read_routes(router: APIRouter, rtype: ResourceType) -> None:
     """Register list and get for ``rtype``.
 
@@ -126,10 +139,7 @@ def add_resource_read_routes(router: APIRouter, rtype: ResourceType) -> None:
         )
         if not docs:
             return Response(status_code=204)
-        headers = {}
-        if len(docs) > limit:
-            docs = docs[:limit]
-            headers["Link"] = _next_link(request, skip, limit)
+        docs, headers = page_of(request, docs, skip, limit)
         if include or exclude:
             projected = [_project(orjson.loads(doc), include, exclude) for doc in docs]
             return json_response(projected, headers=headers)

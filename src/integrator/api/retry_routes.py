@@ -27,7 +27,7 @@ from starlette.responses import Response
 from integrator.api.auth import app_context, current_principal
 from integrator.api.error_routes import MAX_ERRORS, OK, retry_data_record
 from integrator.api.job_routes import JobView, ObjectId, load_job
-from integrator.api.resource_routes import _next_link, json_response
+from integrator.api.resource_routes import json_response, page_of
 from integrator.api.schemas import ERRORS
 from integrator.engine import job_queries, joberrors
 from integrator.errors import NotFound, ValidationFailed
@@ -180,10 +180,7 @@ def list_retries(
         views = [joberrors.retry_view(row) for row in found]
     if not views:
         return Response(status_code=204)
-    headers = {}
-    if len(views) > query.limit:
-        views = views[: query.limit]
-        headers["Link"] = _next_link(request, query.skip, query.limit)
+    views, headers = page_of(request, views, query.skip, query.limit)
     return json_response(views, headers=headers)
 
 

@@ -68,7 +68,7 @@ class ExportTask(RunnerBase):
             self.finish_if_done(job_id)
             return
         next_index = 0 if stored is None else stored + 1
-        status, message = "completed", None
+        status, message, error_source = "completed", None, "application"
         debug = source.debug
         try:
             for index, page in enumerate(source.pages()):
@@ -91,22 +91,21 @@ class ExportTask(RunnerBase):
                         [job_id, child.id],
                         num_export=len(page),
                         num_pages_generated=1,
+                        progress=True,
                     )
                     if hook_errors:
                         self._record_generator_errors(
                             session, job, child, hook_errors, skip_retries, "pre_save_page_hook"
                         )
-                    session.execute(
-                        update(Job).where(Job.id == job_id).values(heartbeat_at=jobs.now())
-                    )
                     stop = jobs.is_stopping(session, job_id)
                 self.queue.send(PAGE, job_id, generator, index)
                 if abort or stop:
                     break
         except AuthFailed as exc:
             status, message = "failed", f"The connection's credentials were refused ({exc})."
+            error_source = "connection"
             self._set_offline(account_id, connection_id)
-        except (IntegratorError, HookError, Exception) as exc:  # the export fails, not the worker
+        except Exception as exc:  # the export fails, not the worker
             status, message = "failed", describe(exc)
             if not isinstance(exc, IntegratorError | HookError):
                 log.exception("export of job %s failed", job_id)
@@ -120,10 +119,16 @@ class ExportTask(RunnerBase):
                 error = {"code": "export_failed", "message": message or "The export failed."}
                 errors_store.record(
                     session,
-                    self._where(job, child, child.export_id or "", generator, "pageGenerators"),
+                    self._where(
+                        job,
+                        child.id,
+                        child.export_id or "",
+                        generator,
+                        f"pageGenerators.{generator}",
+                    ),
                     [(None, [error], None)],
                     keep_retry_data=False,
-                    source="connection" if "credentials" in str(message) else "application",
+                    source=error_source,
                 )
                 jobs.add_counts(session, [job_id, child.id], num_error=1)
             self._generator_done(session, job, child, status, message)
@@ -200,9 +205,10 @@ class ExportTask(RunnerBase):
         skip_retries: bool,
         source: str,
     ) -> None:
-        where = self._where(job, child, child.export_id or "", child.o_index or 0, "pageGenerators")
         # A hook's new error with retry data retries from the first page processor.
-        where = errors_store.Where(**{**where.__dict__, "stage": "pageProcessors.0"})
+        where = self._where(
+            job, child.id, child.export_id or "", child.o_index or 0, "pageProcessors.0"
+        )
         count = errors_store.record(
             session, where, failures, keep_retry_data=not skip_retries, source=source
         )

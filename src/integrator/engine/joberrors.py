@@ -24,22 +24,6 @@ from integrator.store.models import JobError
 
 __all__ = ["JobError", "Where", "record", "resolve"]
 
-#: integrator.io's error sources (MC error-patterns) that this engine produces.
-SOURCES = (
-    "application",
-    "internal",
-    "connection",
-    "resource",
-    "lookup",
-    "mapping",
-    "response_mapping",
-    "pre_save_page_hook",
-    "pre_map_hook",
-    "post_map_hook",
-    "post_submit_hook",
-    "post_response_map_hook",
-)
-
 
 @dataclass(frozen=True)
 class Where:

@@ -16,8 +16,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
-from sqlalchemy import Connection, select, update
+from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -82,21 +81,12 @@ def job_view(job: Job | Any) -> dict[str, Any]:
     return view
 
 
-def job_json(job: Job | Any) -> bytes:
-    return orjson.dumps(job_view(job))
-
-
-def get(db: Session | Connection, job_id: str, account_id: str | None = None) -> Job | None:
+def get(session: Session, job_id: str, account_id: str | None = None) -> Job | None:
     """The job (any account unless ``account_id`` is given: workers act for every account)."""
     statement = select(Job).where(Job.id == job_id)
     if account_id is not None:
         statement = statement.where(Job.account_id == account_id)
-    if isinstance(db, Session):
-        return db.scalar(statement)
-    row = db.execute(select(Job.__table__).where(Job.__table__.c.id == job_id)).first()
-    if row is None or (account_id is not None and row.account_id != account_id):
-        return None
-    return row  # type: ignore[return-value]
+    return session.scalar(statement)
 
 
 def create_queued(
@@ -254,14 +244,19 @@ def lock(session: Session, job_id: str) -> None:
     session.execute(select(Job.id).where(Job.id == job_id).with_for_update())
 
 
-def add_counts(session: Session, job_ids: Iterable[str], **deltas: int) -> None:
-    """Add to counters (``num_success=3``…) of each job, atomically."""
+def add_counts(
+    session: Session, job_ids: Iterable[str], *, progress: bool = False, **deltas: int
+) -> None:
+    """Add to counters (``num_success=3``…) of each job, atomically. ``progress`` also moves
+    the heartbeat (a page stored or processed: see ``engine.leases``)."""
     values: dict[str, Any] = {
         column: getattr(Job, column) + delta for column, delta in deltas.items() if delta
     }
     if not values:
         return
     values["last_modified"] = now()
+    if progress:
+        values["heartbeat_at"] = values["last_modified"]
     session.execute(update(Job).where(Job.id.in_(list(job_ids))).values(**values))
 
 
@@ -303,18 +298,6 @@ def is_stopping(db: Session, job_id: str) -> bool:
     """Whether the job was canceled (or ended) and its workers should stop."""
     status = db.scalar(select(Job.status).where(Job.id == job_id))
     return status is None or status != "running"
-
-
-def active_or_queued(db: Session, flow_id: str) -> list[Job]:
-    return list(
-        db.scalars(
-            select(Job).where(
-                Job.flow_id == flow_id,
-                Job.flow_job_id.is_(None),
-                Job.status.in_(("queued", *ACTIVE_STATUSES)),
-            )
-        )
-    )
 
 
 def latest_for_flow(db: Session, account_id: str, flow_id: str) -> list[Job]:

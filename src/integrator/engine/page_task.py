@@ -22,7 +22,7 @@ from integrator.engine.hooks import (
     HookError,
     HookRunner,
 )
-from integrator.engine.pipeline import FlowPlan, PageOutcome, PageRun, Step
+from integrator.engine.pipeline import Failure, FlowPlan, PageOutcome, PageRun, Step, StepCounts
 from integrator.engine.steps import SYSTEM_TOKEN, RunnerBase, describe, log
 from integrator.errors import IntegratorError
 from integrator.resources import REGISTRY
@@ -100,8 +100,7 @@ class PageTask(RunnerBase):
                 return  # another delivery of this task wrote the outcome first
             jobs.lock(session, job_id)
             self._write_outcome(session, job, context, outcome, keys)
-            jobs.add_counts(session, [job_id], num_pages_processed=1)
-            session.execute(update(Job).where(Job.id == job_id).values(heartbeat_at=jobs.now()))
+            jobs.add_counts(session, [job_id], num_pages_processed=1, progress=True)
             export_child = jobs.child(session, job_id, "export", generator)
             if export_child is not None:
                 jobs.add_counts(session, [export_child.id], num_pages_processed=1)
@@ -172,34 +171,35 @@ class PageTask(RunnerBase):
         outcome: PageOutcome,
         keys: list[str] | None,
     ) -> None:
-        parent_totals = {"num_success": 0, "num_error": 0, "num_ignore": 0}
+        total = StepCounts()
         for step_index, counts in outcome.counts.items():
             child_id = context.step_jobs.get(step_index)
-            deltas = {
-                "num_success": counts.success,
-                "num_error": counts.error,
-                "num_ignore": counts.ignore,
-            }
             if child_id:
-                jobs.add_counts(session, [child_id], **deltas)
-            for name, value in deltas.items():
-                parent_totals[name] += value
-        jobs.add_counts(session, [job.id], **parent_totals)
+                jobs.add_counts(
+                    session,
+                    [child_id],
+                    num_success=counts.success,
+                    num_error=counts.error,
+                    num_ignore=counts.ignore,
+                )
+            total.success += counts.success
+            total.error += counts.error
+            total.ignore += counts.ignore
+        jobs.add_counts(
+            session,
+            [job.id],
+            num_success=total.success,
+            num_error=total.error,
+            num_ignore=total.ignore,
+        )
         for failure in outcome.failures:
             step = context.plan.steps[failure.step]
             where = self._where(
                 job,
-                None,
+                context.step_jobs.get(step.index) or job.id,
                 step.resource_id,
                 len(context.plan.generators) + step.index,
-                "pageProcessors",
-            )
-            where = errors_store.Where(
-                **{
-                    **where.__dict__,
-                    "job_id": context.step_jobs.get(step.index) or job.id,
-                    "stage": f"pageProcessors.{step.index}",
-                }
+                f"pageProcessors.{step.index}",
             )
             errors_store.record(
                 session,
@@ -312,8 +312,6 @@ def _page_failed(
     plan: FlowPlan, records: list[dict[str, Any]], start: int, message: str
 ) -> PageOutcome:
     """Every record of a page that could not be processed fails at the first step."""
-    from integrator.engine.pipeline import Failure, StepCounts
-
     outcome = PageOutcome()
     if start >= len(plan.steps):
         return outcome

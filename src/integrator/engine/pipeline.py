@@ -28,7 +28,6 @@ from typing import Any
 
 from integrator.engine.hooks import HookError, HookRunner, elements, hook_ref, same_length
 from integrator.mapping import Mapper, compile_mapping
-from integrator.store.models import Job
 
 Record = dict[str, Any]
 #: ``(import_doc, connection, records) -> results`` and ``(export_doc, connection, record)
@@ -327,10 +326,6 @@ class PageRun:
             (new if isinstance(new, dict) else record, errors, ignored, source)
             for new, (record, errors, ignored, source) in zip(checked, answers, strict=True)
         ]
-
-
-def job_options(job: Job | Any) -> Mapping[str, Any]:
-    return job.options if isinstance(job.options, Mapping) else {}
 
 
 __all__ = ["FlowPlan", "HookError", "PageOutcome", "PageRun", "Step"]

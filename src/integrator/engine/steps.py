@@ -87,17 +87,18 @@ class RunnerBase:
         return ResourceService(session, self.cipher, Principal(account_id, SYSTEM_TOKEN))
 
     def _where(
-        self, job: Job, child: Job | None, step_id: str, o_index: int, stage: str
+        self, job: Job, job_id: str, step_id: str, o_index: int, stage: str
     ) -> errors_store.Where:
+        """Where errors of ``job`` go: a retry's errors stay with the flow job it retries."""
         flow_job_id = job.retry_of_job_id if job.type == "retry" and job.retry_of_job_id else job.id
         return errors_store.Where(
             account_id=job.account_id,
             flow_id=job.flow_id,
             flow_job_id=flow_job_id,
-            job_id=child.id if child is not None else job.id,
+            job_id=job_id,
             step_id=step_id,
             o_index=o_index,
-            stage=f"{stage}.{o_index}",
+            stage=stage,
         )
 
     # -- connections -------------------------------------------------------------------------
