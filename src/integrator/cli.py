@@ -53,6 +53,9 @@ def serve(
         level=settings.log_level.upper(), format="%(levelname)s %(name)s %(message)s"
     )
     context = build_context(settings)
+    if not settings.api_url:
+        # Hooks' API module calls back into this process unless told otherwise.
+        context.hooks.api_url = f"http://{host}:{port}"
     with context.transaction() as session:
         token = account_store.bootstrap(session, settings.bootstrap_token)
     if token is not None:
@@ -69,6 +72,7 @@ def serve(
         uvicorn.run(create_app(context), host=host, port=port, log_level=settings.log_level.lower())
     finally:
         context.background.stop()
+        context.hooks.close()
 
 
 @app.command()

@@ -47,6 +47,23 @@ class Settings(BaseSettings):
     #: A running job without progress for this long is resumed by the scheduler (its worker
     #: is presumed dead); keep it well above the time one page takes.
     job_lease_seconds: float = Field(default=300.0, gt=0)
+    #: Where hooks' API module (and stacks, through ``options.bearerToken``) reach this
+    #: platform's API; unset, ``serve`` uses its own address and workers ``127.0.0.1:8000``.
+    api_url: str | None = None
+    #: Limits of one hook call (JavaScript and Python): wall-clock seconds and memory.
+    hook_timeout_seconds: float = Field(default=30.0, gt=0, le=900)
+    hook_memory_mb: int = Field(default=256, ge=16, le=8192)
+    #: Python hooks: CPU seconds per call, largest file written, processes at once.
+    hook_cpu_seconds: int = Field(default=30, ge=1)
+    hook_file_size_mb: int = Field(default=10, ge=0)
+    hook_processes: int = Field(default=16, ge=1)
+    #: Runner processes per language (JavaScript, sandboxed Python) kept warm in each worker
+    #: process: hook calls that run at once, at most.
+    hook_runners: int = Field(default=4, ge=1, le=64)
+    #: The interpreter Python hooks run on inside the sandbox (the system's, stdlib only).
+    hook_python: str = "/usr/bin/python3"
+    #: The bubblewrap binary; without it Python hooks are refused (never run unsandboxed).
+    bwrap_path: str = "bwrap"
 
     @cached_property
     def effective_database_url(self) -> str:

@@ -9,10 +9,17 @@ from typing import Any
 
 import pytest
 
-from integrator.engine.hooks import HookError, HookRef, NoHookRunner, pre_save_page_result
+from integrator.engine.hooks import (
+    HookContext,
+    HookError,
+    HookRef,
+    NoHookRunner,
+    pre_save_page_result,
+)
 from integrator.engine.pipeline import FlowPlan, PageRun, Step
 
 IMPORT_ID = "i" * 24
+CALLER = HookContext(account_id="a" * 24)
 
 
 class PythonHooks:
@@ -22,7 +29,14 @@ class PythonHooks:
         self.functions = functions
         self.calls: list[str] = []
 
-    def call(self, ref: HookRef, options: dict[str, Any]) -> Any:
+    def call(
+        self,
+        ref: HookRef,
+        options: dict[str, Any],
+        context: HookContext,
+        kind: str = "hook",
+        each: list[Any] | None = None,
+    ) -> Any:
         self.calls.append(ref.name)
         return self.functions[str(ref.function)](options)
 
@@ -64,7 +78,8 @@ def page_run(
     def no_lookup(doc: Mapping[str, Any], record: dict[str, Any]) -> list[dict[str, Any]]:
         raise AssertionError("no lookup step here")
 
-    return PageRun(FlowPlan.of(flow), resources, run_import, no_lookup, hooks, {}), sent
+    run = PageRun(FlowPlan.of(flow), resources, run_import, no_lookup, hooks, {}, CALLER)
+    return run, sent
 
 
 def hook(function: str) -> dict[str, str]:
@@ -163,7 +178,9 @@ def test_response_mapping_hands_the_next_step_the_import_response() -> None:
     def resources(step: Step) -> Mapping[str, Any]:
         return {"_id": step.resource_id}
 
-    run = PageRun(FlowPlan.of(flow), resources, run_import, lambda d, r: [], NoHookRunner(), {})
+    run = PageRun(
+        FlowPlan.of(flow), resources, run_import, lambda d, r: [], NoHookRunner(), {}, CALLER
+    )
     outcome = run.process([{"id": 7}], 0, "p")
     assert received[IMPORT_ID] == [{"id": 7}]
     assert received[second] == [{"id": 7, "targetId": "t7"}]

@@ -12,6 +12,7 @@ from integrator import __version__
 from integrator.adaptors.http.concurrency import CONCURRENCY
 from integrator.adaptors.http.refresh import REFRESHES
 from integrator.api.connection_routes import router as connection_router
+from integrator.api.connector_routes import router as connector_router
 from integrator.api.context import AppContext, AuthCache
 from integrator.api.error_routes import router as error_router
 from integrator.api.errors import install_error_handlers
@@ -28,6 +29,7 @@ from integrator.api.platform_routes import router as platform_router
 from integrator.api.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from integrator.api.resource_routes import add_resource_read_routes, add_resource_routes
 from integrator.api.retry_routes import router as retry_router
+from integrator.api.script_routes import router as script_router
 from integrator.config import Settings
 from integrator.engine.background import Background
 from integrator.engine.celery_app import CeleryQueue, make_celery, register_tasks
@@ -35,6 +37,7 @@ from integrator.engine.paged_exports import PagedExports
 from integrator.engine.pagestore import page_store
 from integrator.engine.runner import FlowRunner
 from integrator.engine.steps import stored_tokens_reader
+from integrator.hooks.runner import ScriptHookRunner
 from integrator.resources import REGISTRY
 from integrator.store.crypto import Cipher, load_or_create_key_file
 from integrator.store.db import make_engine, make_session_factory
@@ -66,8 +69,13 @@ def build_context(settings: Settings, *, migrate: bool = True) -> AppContext:
     # OAuth refreshes queue across processes too (rotating refresh tokens are sent once).
     REFRESHES.share_through(settings.redis_url, stored_tokens_reader(sessions, cipher))
     celery = make_celery(settings)
+    hooks = ScriptHookRunner(sessions, cipher, settings)
     runner = FlowRunner(
-        sessions, cipher, CeleryQueue(celery), pages=page_store(settings.page_store_url)
+        sessions,
+        cipher,
+        CeleryQueue(celery),
+        hooks=hooks,
+        pages=page_store(settings.page_store_url),
     )
     register_tasks(celery, runner)
     return AppContext(
@@ -82,6 +90,7 @@ def build_context(settings: Settings, *, migrate: bool = True) -> AppContext:
         runner=runner,
         celery=celery,
         background=Background(settings, sessions, runner, celery),
+        hooks=hooks,
     )
 
 
@@ -102,6 +111,8 @@ def api_router() -> APIRouter:
     router.include_router(job_router)
     router.include_router(error_router)
     router.include_router(retry_router)
+    router.include_router(script_router)
+    router.include_router(connector_router)
     add_invoke_route(router)
     add_fallback_routes(router)
     return router

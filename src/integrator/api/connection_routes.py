@@ -23,6 +23,7 @@ from integrator.api.invoke_routes import Run, validated_virtual
 from integrator.api.resource_routes import json_response
 from integrator.api.schemas import ERRORS
 from integrator.engine.debugging import debug_log_for
+from integrator.engine.hooks import Extensions, HookError
 from integrator.errors import ValidationFailed
 from integrator.mapping import map_records
 from integrator.resources import REGISTRY
@@ -62,13 +63,14 @@ class PingAnswer(BaseModel):
 
 def _ping(
     connection: dict[str, Any],
+    extensions: Extensions,
     debug: DebugLog | None = None,
     on_token: TokenListener | None = None,
 ) -> str | None:
     """None when the connection answers its ping, else why not."""
     try:
-        ping(connection, debug, on_token)
-    except (PingFailed, AuthFailed, AdaptorUnavailable, UnsupportedAuth) as exc:
+        ping(connection, debug, on_token, extensions=extensions)
+    except (PingFailed, AuthFailed, AdaptorUnavailable, UnsupportedAuth, HookError) as exc:
         return str(exc) or type(exc).__name__
     except Exception as exc:  # a broken connection must never make the ping route a 500
         log.warning("ping raised %s", type(exc).__name__)
@@ -97,7 +99,7 @@ async def ping_saved_connection(
     )
     debug = debug_log_for(document)
     run = Run(context, principal, id)
-    reason = await run_in_threadpool(_ping, document, debug, run.token_listener())
+    reason = await run_in_threadpool(_ping, document, run.extensions(), debug, run.token_listener())
     await run.save(debug)
 
     def record(offline: bool) -> None:
@@ -118,10 +120,13 @@ async def ping_saved_connection(
     responses=ERRORS,
 )
 async def ping_unsaved_connection(
-    body: dict[str, Any] = Body(), principal: Principal = Depends(current_principal)
+    request: Request,
+    body: dict[str, Any] = Body(),
+    principal: Principal = Depends(current_principal),
 ) -> Response:
     document = validate_document(REGISTRY["connections"], body)
-    reason = await run_in_threadpool(_ping, document)
+    extensions = Run(app_context(request), principal, "").extensions()
+    reason = await run_in_threadpool(_ping, document, extensions)
     if reason is not None:
         raise _ping_failed(reason)
     return json_response({"code": 200})

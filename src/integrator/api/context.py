@@ -19,6 +19,7 @@ from integrator.config import Settings
 from integrator.engine.background import Background
 from integrator.engine.paged_exports import PagedExports
 from integrator.engine.runner import FlowRunner
+from integrator.hooks.runner import ScriptHookRunner
 from integrator.store.accounts import Principal
 from integrator.store.crypto import Cipher
 
@@ -31,6 +32,8 @@ class AuthCache:
 
     A revoked token stops working in this process at once (``forget``) and in other API
     processes within ``ttl`` seconds (``INTEGRATOR_AUTH_CACHE_SECONDS``; 0 turns caching off).
+    Hooks' one-time tokens (a ``scope``) are never kept: they must stop working everywhere the
+    moment their call returns.
     """
 
     ttl: float
@@ -44,7 +47,7 @@ class AuthCache:
         return entry[0]
 
     def put(self, token_hash: str, principal: Principal) -> None:
-        if self.ttl <= 0:
+        if self.ttl <= 0 or principal.scope is not None:
             return
         with self._lock:
             if len(self._entries) > 10_000:
@@ -70,6 +73,8 @@ class AppContext:
     celery: Celery
     #: The embedded worker and scheduler; started by ``integrator serve`` (and test fixtures).
     background: Background
+    #: Runs scripts and stack functions (the runner's hooks; wrapper connections' calls).
+    hooks: ScriptHookRunner
 
     @property
     def inline_reads(self) -> bool:

@@ -1,7 +1,8 @@
 """Running exports and imports on request, outside flows (integrator.io's "standalone" and
-"virtual" calls): ``POST /v1/{apiIdentifier}``, ``POST /v1/exports/preview``,
-``POST /v1/connections/{id}/export``, ``POST /v1/connections/{id}/export/pages`` (one page
-per call, with a signed ``pagedExportState``) and ``POST /v1/connections/{id}/import``.
+"virtual" calls): ``POST /v1/{apiIdentifier}`` (or ``/v1/{exports|imports}/{id}/invoke``),
+``POST /v1/exports/preview``, ``POST /v1/connections/{id}/export``,
+``POST /v1/connections/{id}/export/pages`` (one page per call, with a signed
+``pagedExportState``) and ``POST /v1/connections/{id}/import``.
 
 The records come back in the response; nothing is saved. Custom request headers:
 ``Integrator-Relative-URI`` replaces the export's relative URI for that one call;
@@ -10,6 +11,7 @@ request (status, content type, body) instead of records.
 """
 
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Body, Depends, Request
@@ -31,6 +33,7 @@ from integrator.api.context import AppContext
 from integrator.api.resource_routes import json_response
 from integrator.api.schemas import ERRORS
 from integrator.engine.debugging import debug_log_for, save_debug_log
+from integrator.engine.hooks import Extensions, HookContext, HookError
 from integrator.engine.paged_exports import export_digest
 from integrator.errors import ValidationFailed
 from integrator.resources import REGISTRY
@@ -97,6 +100,12 @@ class Run:
 
         await run_in_threadpool(save)
 
+    def extensions(self) -> Extensions:
+        """The hook runner bound to the caller: wrapper connections' functions run with it."""
+        principal = self.principal
+        caller = HookContext(account_id=principal.account_id, connector_id=principal.connector_id)
+        return Extensions(self.context.hooks, caller)
+
     def token_listener(self) -> Callable[[TokenSet], None]:
         """Store each OAuth token the client obtains on the connection (called in the worker
         thread that got it, before the token is used)."""
@@ -131,10 +140,13 @@ async def _run_export(
     debug = debug_log_for(connection, export)
     try:
         records, more = await run_in_threadpool(
-            export_records, export, connection, limit, debug, run.token_listener()
-        )
+            partial(export_records, extensions=run.extensions()),
+            export, connection, limit, debug, run.token_listener(),
+        )  # fmt: skip
     except AdaptorUnavailable as exc:
         raise ValidationFailed.one("adaptor_unavailable", str(exc)) from None
+    except HookError as exc:
+        raise ValidationFailed.one(exc.code, str(exc)) from None
     except AuthFailed as exc:
         raise await run.refused(exc) from None
     finally:
@@ -188,10 +200,13 @@ async def _run_import(
     debug = debug_log_for(connection, import_doc)
     try:
         return await run_in_threadpool(
-            import_records, import_doc, connection, records, debug, run.token_listener()
-        )
+            partial(import_records, extensions=run.extensions()),
+            import_doc, connection, records, debug, run.token_listener(),
+        )  # fmt: skip
     except AdaptorUnavailable as exc:
         raise ValidationFailed.one("adaptor_unavailable", str(exc)) from None
+    except HookError as exc:
+        raise ValidationFailed.one(exc.code, str(exc)) from None
     except AuthFailed as exc:
         raise await run.refused(exc) from None
     finally:
@@ -311,7 +326,10 @@ async def virtual_export_pages(
     def start() -> tuple[Iterator[list[dict[str, Any]]], DebugLog | None]:
         # The export's reader (and its debug log) lives across calls.
         debug = debug_log_for(connection, export)
-        return iter_export_pages(export, connection, debug, run.token_listener()), debug
+        pages = iter_export_pages(
+            export, connection, debug, run.token_listener(), extensions=run.extensions()
+        )
+        return pages, debug
 
     def next_page() -> tuple[list[dict[str, Any]], dict[str, Any], DebugLog | None]:
         page, state, debug = context.paged_exports.page(scope, start, body.pagedExportState)
@@ -321,6 +339,8 @@ async def virtual_export_pages(
         data, state, debug = await run_in_threadpool(next_page)
     except AdaptorUnavailable as exc:
         raise ValidationFailed.one("adaptor_unavailable", str(exc)) from None
+    except HookError as exc:
+        raise ValidationFailed.one(exc.code, str(exc)) from None
     except AuthFailed as exc:
         raise await run.refused(exc) from None
     if debug is not None:
@@ -365,6 +385,55 @@ async def _passthrough(run: Run, export: dict[str, Any], connection: dict[str, A
     return Response(content, status_code=status, media_type=content_type)
 
 
+async def _invoke_saved(
+    request: Request, principal: Principal, type_: str, document: dict[str, Any], body: Any
+) -> Response:
+    """Run a saved export (its records) or import (``body``: the records; one result each)."""
+    context = app_context(request)
+    records = _records(body, "body") if type_ == "imports" else []
+    connection_id = document.get("_connectionId")
+    if not isinstance(connection_id, str):
+        raise ValidationFailed.one(
+            "adaptor_unavailable", "This export has no connection to run on."
+        )
+    connection = await context.read(_connection(context, principal, connection_id))
+    _offline(connection)
+    run = Run(context, principal, connection_id, str(document["_id"]))
+    if type_ == "exports" and request.headers.get(PASSTHROUGH_HEADER, "").lower() == "true":
+        return await _passthrough(run, _with_relative_uri(document, request), connection)
+    if type_ == "imports":
+        return json_response(await _run_import(run, document, connection, records))
+    export = _with_relative_uri(document, request)
+    return json_response(await _run_export(run, export, connection, INVOKE_MAX_RECORDS))
+
+
+def _add_invoke_by_id_route(type_: str) -> None:
+    what = "records" if type_ == "exports" else "one result per record"
+
+    @router.post(
+        f"/{type_}/{{id}}/invoke",
+        tags=[type_],
+        summary=f"Invoke a saved {type_[:-1]} by its _id (returns {what})",
+        response_model=ExportResult if type_ == "exports" else list[ImportResult],
+        responses=ERRORS,
+    )
+    async def invoke_by_id(
+        request: Request,
+        id: str,
+        body: Any = Body(default=None),
+        principal: Principal = Depends(current_principal),
+    ) -> Response:
+        context = app_context(request)
+        document = await context.read(
+            lambda db: ResourceService(db, context.cipher, principal).unsealed(REGISTRY[type_], id)
+        )
+        return await _invoke_saved(request, principal, type_, document, body)
+
+
+_add_invoke_by_id_route("exports")
+_add_invoke_by_id_route("imports")
+
+
 def add_invoke_route(router: APIRouter) -> None:
     """``POST /v1/{apiIdentifier}``: registered last, as it matches any single path segment."""
 
@@ -388,18 +457,4 @@ def add_invoke_route(router: APIRouter) -> None:
                 api_identifier
             )
         )
-        records = _records(body, "body") if type_ == "imports" else []
-        connection_id = document.get("_connectionId")
-        if not isinstance(connection_id, str):
-            raise ValidationFailed.one(
-                "adaptor_unavailable", "This export has no connection to run on."
-            )
-        connection = await context.read(_connection(context, principal, connection_id))
-        _offline(connection)
-        run = Run(context, principal, connection_id, str(document["_id"]))
-        if type_ == "exports" and request.headers.get(PASSTHROUGH_HEADER, "").lower() == "true":
-            return await _passthrough(run, _with_relative_uri(document, request), connection)
-        if type_ == "imports":
-            return json_response(await _run_import(run, document, connection, records))
-        export = _with_relative_uri(document, request)
-        return json_response(await _run_export(run, export, connection, INVOKE_MAX_RECORDS))
+        return await _invoke_saved(request, principal, type_, document, body)

@@ -31,7 +31,9 @@ STATE_KEY_MAX = 500
     responses=ERRORS,
 )
 def token_info(principal: Principal = Depends(current_principal)) -> Response:
-    return json_response({"_userId": principal.user_id, "scope": "*"})
+    """``scope`` is ``*`` for an account's tokens, ``invoke`` or ``connector`` for hooks'
+    one-time tokens."""
+    return json_response({"_userId": principal.user_id, "scope": principal.scope or "*"})
 
 
 # --- state API --------------------------------------------------------------------------------

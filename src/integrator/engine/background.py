@@ -15,6 +15,7 @@ from integrator.engine.celery_app import EmbeddedWorker
 from integrator.engine.leases import dispatch_waiting, resume_stale
 from integrator.engine.runner import FlowRunner
 from integrator.engine.scheduler import Scheduler
+from integrator.hooks.tokens import purge_expired_tokens
 
 log = logging.getLogger("integrator.engine")
 
@@ -46,6 +47,7 @@ class Background:
         def housekeeping() -> None:
             resume_stale(sessions, runner.queue, settings.job_lease_seconds)
             dispatch_waiting(sessions, runner.queue)
+            purge_expired_tokens(sessions)
 
         self.scheduler = Scheduler(
             sessions,

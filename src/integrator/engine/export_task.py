@@ -18,12 +18,17 @@ from integrator.engine import delta, jobs
 from integrator.engine import joberrors as errors_store
 from integrator.engine.debugging import debug_log_for, save_debug_log
 from integrator.engine.hooks import (
+    Extensions,
+    HookContext,
     HookError,
     hook_ref,
+    kept,
     pre_save_page_result,
+    script_ref,
+    transformed,
 )
 from integrator.engine.pipeline import FlowPlan
-from integrator.engine.steps import PAGE, RunnerBase, describe, log
+from integrator.engine.steps import PAGE, RunnerBase, describe, hook_context, log
 from integrator.errors import IntegratorError
 from integrator.resources import REGISTRY
 from integrator.resources.service import ResourceService
@@ -55,8 +60,9 @@ class ExportTask(RunnerBase):
                 flow = service.unsealed(REGISTRY["flows"], str(job.flow_id))
                 plan = FlowPlan.of(flow)
                 skip_retries = bool(flow.get("skipRetries"))
+                calls = hook_context(job, flow)
                 source, export, connection_id = self._page_source(
-                    session, service, job, plan, generator, options
+                    session, service, job, plan, generator, options, calls
                 )
                 stored = session.scalar(
                     select(JobPage.page_index)
@@ -74,7 +80,10 @@ class ExportTask(RunnerBase):
             for index, page in enumerate(source.pages()):
                 if index < next_index:
                     continue  # stored by an earlier delivery of this task
-                records, hook_errors, abort = self._pre_save_page(export, page, index, options)
+                records, ignored = self._transform_and_filter(export, page, calls)
+                records, hook_errors, abort = self._pre_save_page(
+                    export, records, index, options, calls
+                )
                 with self.transaction() as session:
                     jobs.lock(session, job_id)
                     session.add(
@@ -90,6 +99,7 @@ class ExportTask(RunnerBase):
                         session,
                         [job_id, child.id],
                         num_export=len(page),
+                        num_ignore=ignored,
                         num_pages_generated=1,
                         progress=True,
                     )
@@ -144,6 +154,7 @@ class ExportTask(RunnerBase):
         plan: FlowPlan,
         generator: int,
         options: Mapping[str, Any],
+        calls: HookContext,
     ) -> tuple[PageSource, dict[str, Any], str | None]:
         if job.type == "retry":
             keys = list(options.get("retryDataKeys") or [])
@@ -160,10 +171,28 @@ class ExportTask(RunnerBase):
         debug = debug_log_for(connection, export)
         on_token = self._token_listener(job.account_id, str(connection_id))
         return (
-            ExportPages(export, connection, context, debug, on_token),
+            ExportPages(
+                export, connection, context, debug, on_token, Extensions(self.hooks, calls)
+            ),
             export,
             str(connection_id),
         )
+
+    def _transform_and_filter(
+        self, export: Mapping[str, Any], page: list[Any], calls: HookContext
+    ) -> tuple[list[Any], int]:
+        """The export's script ``transform`` then script ``filter``, record by record (as
+        integrator.io runs them, before preSavePage); the page and how many were filtered out."""
+        options = {"_exportId": export.get("_id")}
+        ref = script_ref(export, "transform")
+        if ref is not None and page:
+            page = transformed(self.hooks.call(ref, options, calls, each=page), len(page))
+        ref = script_ref(export, "filter")
+        if ref is None or not page:
+            return page, 0
+        keep = kept(self.hooks.call(ref, options, calls, each=page), len(page))
+        survivors = [record for record, passes in zip(page, keep, strict=True) if passes]
+        return survivors, len(page) - len(survivors)
 
     def _pre_save_page(
         self,
@@ -171,6 +200,7 @@ class ExportTask(RunnerBase):
         page: list[dict[str, Any]],
         index: int,
         options: Mapping[str, Any],
+        calls: HookContext,
     ) -> tuple[list[Any], list[tuple[Any, list[dict[str, Any]], str | None]], bool]:
         ref = hook_ref(export, "preSavePage")
         if ref is None:
@@ -187,11 +217,12 @@ class ExportTask(RunnerBase):
                     "_exportId": export.get("_id"),
                     **window,
                 },
+                calls,
             )
         )
         failures: list[tuple[Any, list[dict[str, Any]], str | None]] = []
-        if result.errors:
-            failures.append((None, result.errors, None))
+        # Each page-level error is one error of the job, as integrator.io counts them.
+        failures.extend((None, [error], None) for error in result.errors)
         for entry in result.new_errors:
             failures.append((entry.get("retryData"), list(entry.get("errors") or []), None))
         return result.data, failures, result.abort
@@ -244,12 +275,14 @@ class ExportPages:
         context: Mapping[str, Any] | None,
         debug: DebugLog | None,
         on_token: Callable[[TokenSet], None],
+        extensions: Extensions,
     ) -> None:
         self.export = export
         self.connection = connection
         self.context = context
         self.debug = debug
         self.on_token = on_token
+        self.extensions = extensions
 
     def pages(self) -> Iterator[list[dict[str, Any]]]:
         yield from registry.iter_export_pages(
@@ -259,6 +292,7 @@ class ExportPages:
             self.on_token,
             context=self.context,
             mark=False,
+            extensions=self.extensions,
         )
 
 

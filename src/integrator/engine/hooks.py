@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 #: Legacy single-id hook fields (``hooks._preSavePageId``) by hook name.
 LEGACY_FIELDS = {
@@ -31,7 +31,17 @@ LEGACY_FIELDS = {
 
 
 class HookError(Exception):
-    """A hook failed or returned the wrong shape: the page fails with this message."""
+    """A hook failed or returned the wrong shape: the page fails with this message.
+
+    ``code`` says why (``script_error``, ``script_timeout``, ``script_memory``,
+    ``invalid_response``...); ``logs`` carries what the script logged before it failed."""
+
+    def __init__(
+        self, message: str, code: str = "hook_error", logs: list[Any] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.logs = logs or []
 
 
 @dataclass(frozen=True)
@@ -44,20 +54,99 @@ class HookRef:
     stack_id: str | None = None
 
 
+@dataclass(frozen=True)
+class HookContext:
+    """On whose behalf a hook runs: the account (its scripts, its one-time token), and the
+    flow, integration, connector and job the call belongs to (they reach ``options``)."""
+
+    account_id: str
+    flow_id: str | None = None
+    integration_id: str | None = None
+    connector_id: str | None = None
+    job_id: str | None = None
+    test_mode: bool = False
+
+
+#: What a call is, in the stack protocol's words (``type`` of ``POST /function``).
+CallKind = Literal["hook", "wrapper", "installer", "uninstaller", "setting", "utility"]
+
+
 class HookRunner(Protocol):
-    def call(self, ref: HookRef, options: dict[str, Any]) -> Any:
-        """Run the hook with ``options`` (integrator.io's ``options`` object) and return what
-        it returned; raise ``HookError`` when it throws or times out."""
+    def call(
+        self,
+        ref: HookRef,
+        options: dict[str, Any],
+        context: HookContext,
+        kind: CallKind = "hook",
+        each: list[Any] | None = None,
+    ) -> Any:
+        """Run the function ``ref`` names with ``options`` (integrator.io's ``options``
+        object; the runner adds ``bearerToken``, ``_flowId``, ``settings``...) and return what
+        it returned; raise ``HookError`` when it throws, times out or is refused. With
+        ``each`` (filter and transform), the function runs once per element with ``options``
+        plus ``record``, and the answers come back as a list."""
+
+
+@dataclass(frozen=True)
+class Extensions:
+    """A hook runner bound to the caller: what adaptors that run custom code (wrapper
+    connections) are handed."""
+
+    runner: HookRunner
+    context: HookContext
+
+    def call(self, ref: HookRef, options: dict[str, Any], kind: CallKind = "hook") -> Any:
+        return self.runner.call(ref, options, self.context, kind)
 
 
 class NoHookRunner:
-    """Installed until a hook runtime exists: a configured hook fails its page, never runs
+    """Used where no hook runtime is installed: a configured hook fails its page, never runs
     silently as a no-op."""
 
-    def call(self, ref: HookRef, options: dict[str, Any]) -> Any:
+    def call(
+        self,
+        ref: HookRef,
+        options: dict[str, Any],
+        context: HookContext,
+        kind: CallKind = "hook",
+        each: list[Any] | None = None,
+    ) -> Any:
         raise HookError(
             f"The {ref.name} hook cannot run: no hook runtime is installed in this process."
         )
+
+
+def script_ref(resource: Mapping[str, Any] | None, name: str) -> HookRef | None:
+    """A script ``filter`` or ``transform`` (``{type: "script", script: {_scriptId,
+    function}}``); None when there is none or it is an expression (not run by hooks)."""
+    block = (resource or {}).get(name)
+    if not isinstance(block, Mapping) or block.get("type") != "script":
+        return None
+    script = block.get("script")
+    if not isinstance(script, Mapping) or not (script.get("_scriptId") or script.get("_stackId")):
+        return None
+    return HookRef(
+        name=name,
+        function=script.get("function"),
+        script_id=script.get("_scriptId"),
+        stack_id=script.get("_stackId"),
+    )
+
+
+def kept(result: Any, expected: int) -> list[bool]:
+    """A filter's answers: one per record, true keeps it."""
+    if not isinstance(result, list) or len(result) != expected:
+        raise HookError("The filter must answer once per record.")
+    return [bool(answer) for answer in result]
+
+
+def transformed(result: Any, expected: int) -> list[Any]:
+    """A transform's answers: the new record, one per record."""
+    if not isinstance(result, list) or len(result) != expected:
+        raise HookError("The transform must answer once per record.")
+    if any(not isinstance(record, Mapping | list) for record in result):
+        raise HookError("A transform must return the transformed record (an object).")
+    return result
 
 
 def hook_ref(resource: Mapping[str, Any] | None, name: str) -> HookRef | None:

@@ -19,11 +19,13 @@ from integrator.engine import joberrors as errors_store
 from integrator.engine import jobs
 from integrator.engine.debugging import debug_log_for, save_debug_log
 from integrator.engine.hooks import (
+    Extensions,
+    HookContext,
     HookError,
     HookRunner,
 )
 from integrator.engine.pipeline import Failure, FlowPlan, PageOutcome, PageRun, Step, StepCounts
-from integrator.engine.steps import SYSTEM_TOKEN, RunnerBase, describe, log
+from integrator.engine.steps import SYSTEM_TOKEN, RunnerBase, describe, hook_context, log
 from integrator.errors import IntegratorError
 from integrator.resources import REGISTRY
 from integrator.store.models import Job, JobPage
@@ -159,7 +161,9 @@ class PageTask(RunnerBase):
                     service.unsealed(REGISTRY["connections"], connection_id),
                 )
         context.build_run(
-            self.hooks, {"_flowId": job.flow_id, "_integrationId": job.integration_id}
+            self.hooks,
+            {"_flowId": job.flow_id, "_integrationId": job.integration_id},
+            hook_context(job, flow),
         )
         return context
 
@@ -272,8 +276,11 @@ class PageContext:
     def debug_logs(self) -> list[tuple[str, DebugLog]]:
         return [(self.connections[index][0], debug) for index, debug in self.logs.items()]
 
-    def build_run(self, hooks: HookRunner, hook_options: Mapping[str, Any]) -> None:
+    def build_run(
+        self, hooks: HookRunner, hook_options: Mapping[str, Any], hook_context: HookContext
+    ) -> None:
         by_id = {step.resource_id: step.index for step in self.plan.steps}
+        extensions = Extensions(hooks, hook_context)
 
         def resources(step: Step) -> Mapping[str, Any]:
             return self.docs[step.index]
@@ -290,6 +297,7 @@ class PageContext:
                 self.logs.get(index),
                 self.runner._token_listener(self.account_id, connection_id),
                 post_map=post_map,
+                extensions=extensions,
             )
 
         def call_lookup(doc: Mapping[str, Any], record: dict[str, Any]) -> list[dict[str, Any]]:
@@ -302,10 +310,13 @@ class PageContext:
                 self.logs.get(index),
                 self.runner._token_listener(self.account_id, connection_id),
                 context={"record": record, "data": record},
+                extensions=extensions,
             )
             return found
 
-        self.run = PageRun(self.plan, resources, call_import, call_lookup, hooks, hook_options)
+        self.run = PageRun(
+            self.plan, resources, call_import, call_lookup, hooks, hook_options, hook_context
+        )
 
 
 def _page_failed(

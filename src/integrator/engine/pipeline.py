@@ -26,7 +26,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from integrator.engine.hooks import HookError, HookRunner, elements, hook_ref, same_length
+from integrator.engine.hooks import (
+    HookContext,
+    HookError,
+    HookRunner,
+    elements,
+    hook_ref,
+    kept,
+    same_length,
+    script_ref,
+)
 from integrator.mapping import Mapper, compile_mapping
 
 Record = dict[str, Any]
@@ -160,6 +169,7 @@ class PageRun:
         run_lookup: LookupCall,
         hooks: HookRunner,
         hook_options: Mapping[str, Any],
+        hook_context: HookContext,
     ) -> None:
         self.plan = plan
         self.resources = resources
@@ -167,6 +177,7 @@ class PageRun:
         self.run_lookup = run_lookup
         self.hooks = hooks
         self.hook_options = dict(hook_options)
+        self.hook_context = hook_context
         self._mappers: dict[int, Mapper] = {}
 
     def process(self, records: list[Record], start: int, key_prefix: str) -> PageOutcome:
@@ -213,7 +224,7 @@ class PageRun:
         ref = hook_ref(resource, name)
         if ref is None:
             return None
-        return self.hooks.call(ref, {**self.hook_options, **options})
+        return self.hooks.call(ref, {**self.hook_options, **options}, self.hook_context)
 
     def _import(
         self, step: Step, resource: Mapping[str, Any], alive: list[tuple[int, Record]]
@@ -224,10 +235,20 @@ class PageRun:
             (record, [], False, "application") for record in records
         ]
         to_send: list[int] = list(range(len(records)))
-        if hook_ref(resource, "preMap") is not None:
-            result = self._call(resource, "preMap", data=records, _importId=step.resource_id)
-            to_send = []
-            for index, element in enumerate(elements("preMap", result, len(records))):
+        ref = script_ref(resource, "filter")
+        if ref is not None:
+            options = {**self.hook_options, "_importId": step.resource_id}
+            answer = self.hooks.call(ref, options, self.hook_context, each=records)
+            keep = kept(answer, len(records))
+            for index in range(len(records)):
+                if not keep[index]:
+                    answers[index] = (None, [], True, "filter")
+            to_send = [index for index in to_send if keep[index]]
+        if hook_ref(resource, "preMap") is not None and to_send:
+            data = [records[index] for index in to_send]
+            result = self._call(resource, "preMap", data=data, _importId=step.resource_id)
+            passed, to_send = to_send, []
+            for index, element in zip(passed, elements("preMap", result, len(data)), strict=True):
                 if element.ignored:
                     answers[index] = (None, [], True, "pre_map_hook")
                 elif element.data is None:

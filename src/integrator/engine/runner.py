@@ -33,11 +33,20 @@ from integrator.engine import delta, jobs
 from integrator.engine import joberrors as errors_store
 from integrator.engine.export_task import ExportTask
 from integrator.engine.hooks import (
+    HookContext,
     hook_ref,
 )
 from integrator.engine.page_task import PageTask
 from integrator.engine.pipeline import FlowPlan
-from integrator.engine.steps import DISPATCH, EXPORT, PAGE, SYSTEM_TOKEN, TaskQueue, log
+from integrator.engine.steps import (
+    DISPATCH,
+    EXPORT,
+    PAGE,
+    SYSTEM_TOKEN,
+    TaskQueue,
+    hook_context,
+    log,
+)
 from integrator.errors import IntegratorError, NotFound, ValidationFailed
 from integrator.resources import REGISTRY
 from integrator.resources.service import ResourceService
@@ -309,9 +318,9 @@ class FlowRunner(ExportTask, PageTask):
             if status == "completed" and job.type == "flow":
                 flow = self.service(session, account_id).get(REGISTRY["flows"], str(flow_id))
                 next_flows = [str(item) for item in flow.get("_runNextFlowIds") or []]
-        for ref, options in aggregate:
+        for ref, options, calls in aggregate:
             try:
-                self.hooks.call(ref, options)
+                self.hooks.call(ref, options, calls)
             except Exception as exc:  # the job has ended: the hook's failure is only reported
                 log.warning("postAggregate hook of job %s failed: %s", job_id, exc)
         if flow_id:
@@ -324,13 +333,14 @@ class FlowRunner(ExportTask, PageTask):
 
     def _post_aggregate_calls(
         self, session: Session, job: Job, status: str
-    ) -> list[tuple[Any, dict[str, Any]]]:
+    ) -> list[tuple[Any, dict[str, Any], HookContext]]:
         """``postAggregate`` hooks of the run's imports, with what integrator.io hands them
         (``postAggregateData``: success, counts in ``_json``, and why it failed)."""
         if status == "canceled":
             return []
         service = self.service(session, job.account_id)
-        calls: list[tuple[Any, dict[str, Any]]] = []
+        calls: list[tuple[Any, dict[str, Any], HookContext]] = []
+        context = hook_context(job, service.get(REGISTRY["flows"], str(job.flow_id)))
         for child in jobs.children(session, job.id):
             if child.type != "import" or not child.import_id:
                 continue
@@ -357,6 +367,7 @@ class FlowRunner(ExportTask, PageTask):
                         "_importId": child.import_id,
                         "_flowId": job.flow_id,
                     },
+                    context,
                 )
             )
         return calls

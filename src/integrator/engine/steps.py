@@ -5,7 +5,7 @@ together)."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, Protocol
 
@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from integrator.adaptors.http.auth import TokenSet
 from integrator.engine import joberrors as errors_store
 from integrator.engine.hooks import (
+    HookContext,
     HookRunner,
     NoHookRunner,
 )
@@ -53,6 +54,19 @@ def stored_tokens_reader(
             return service.stored_tokens(connection_id)
 
     return read
+
+
+def hook_context(job: Job, flow: Mapping[str, Any] | None = None) -> HookContext:
+    """Whom a hook of this job runs for: the job's account, flow and integration, and the
+    connector the flow belongs to (its one-time token reaches only that connector's data)."""
+    connector = (flow or {}).get("_connectorId")
+    return HookContext(
+        account_id=job.account_id,
+        flow_id=job.flow_id,
+        integration_id=job.integration_id,
+        connector_id=connector if isinstance(connector, str) else None,
+        job_id=job.flow_job_id or job.id,
+    )
 
 
 class TaskQueue(Protocol):

@@ -261,9 +261,11 @@ class NetSuiteConnection(Block):
 
 
 class WrapperConnection(Block):
-    """A connection whose ping/export/import calls go to functions on a stack (reference §8.4)."""
+    """A connection whose ping/export/import calls go to functions on a stack or in a script
+    (reference §8.4)."""
 
     stack_id: str | None = Field(default=None, alias="_stackId")
+    script_id: str | None = Field(default=None, alias="_scriptId")
     pingFunction: str | None = None
     encrypted: SecretObject | None = None
     unencrypted: dict[str, Any] | None = None

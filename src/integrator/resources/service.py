@@ -25,7 +25,7 @@ from integrator.resources.base import validate_document as validate
 from integrator.resources.references import find_references
 from integrator.store import repository as repo
 from integrator.store import secrets
-from integrator.store.accounts import Principal
+from integrator.store.accounts import CONNECTOR_SCOPE, Principal
 from integrator.store.crypto import Cipher
 from integrator.store.models import AuditEvent, Resource, utcnow
 
@@ -92,6 +92,23 @@ class ResourceService:
             raise TypeError("this operation writes: give ResourceService a Session")
         return self.db
 
+    @property
+    def confined_to(self) -> str | None:
+        """The connector whose resources alone this caller sees (a connector hook's one-time
+        token), else None. Other resources answer 404, as if absent, for reads and changes.
+
+        An account's own connector tokens are not confined: they read everything and change
+        only their connector's resources (``_check_connector_may_change``)."""
+        if self.principal.scope == CONNECTOR_SCOPE:
+            return self.principal.connector_id
+        return None
+
+    def _visible(self, row: T | None) -> T | None:
+        own = self.confined_to
+        if row is None or own is None:
+            return row
+        return row if getattr(row, "connector_id", None) == own else None
+
     # --- reading ------------------------------------------------------------------------------
 
     def view(self, rtype: ResourceType, resource: Resource | Row[Any]) -> JSONDict:
@@ -109,7 +126,7 @@ class ResourceService:
         resource = None
         if is_object_id(id_):
             resource = repo.get_resource(self.session, self.principal.account_id, rtype.name, id_)
-        return self._found(rtype, id_, resource)
+        return self._found(rtype, id_, self._visible(resource))
 
     @staticmethod
     def _found(rtype: ResourceType, id_: str, value: T | None) -> T:
@@ -122,13 +139,15 @@ class ResourceService:
         row = None
         if is_object_id(id_):
             row = repo.read_resource(self.db, self.principal.account_id, rtype.name, id_)
-        return self._found(rtype, id_, row)
+        return self._found(rtype, id_, self._visible(row))
 
     def get(self, rtype: ResourceType, id_: str) -> JSONDict:
         return self.view(rtype, self.find(rtype, id_))
 
     def get_json(self, rtype: ResourceType, id_: str) -> bytes:
         """The response body of ``GET /v1/{type}/{id}``, serialised when it was written."""
+        if self.confined_to is not None:
+            return str(self.find(rtype, id_).view).encode()
         view = None
         if is_object_id(id_):
             view = repo.read_view(self.db, self.principal.account_id, rtype.name, id_)
@@ -138,6 +157,11 @@ class ResourceService:
         self, rtype: ResourceType, filters: dict[str, str], skip: int, limit: int
     ) -> list[bytes]:
         """Response documents of a page of the list, each already serialised."""
+        own = self.confined_to
+        if own is not None:
+            if filters.get("_connectorId", own) != own:
+                return []
+            filters = {**filters, "_connectorId": own}
         views = repo.list_views(
             self.db, self.principal.account_id, rtype.name, filters, skip, limit
         )
@@ -146,7 +170,9 @@ class ResourceService:
     def unsealed_by_api_identifier(self, api_identifier: str) -> tuple[str, JSONDict]:
         """``(type, unsealed document)`` of the export or import invoked as
         ``POST /v1/{apiIdentifier}``; 404 when the account has none."""
-        row = repo.read_by_api_identifier(self.db, self.principal.account_id, api_identifier)
+        row = self._visible(
+            repo.read_by_api_identifier(self.db, self.principal.account_id, api_identifier)
+        )
         if row is None:
             raise NotFound(f"No export or import with apiIdentifier '{api_identifier}'.")
         rtype = REGISTRY[row.type]
@@ -334,6 +360,8 @@ class ResourceService:
             self._merge(uses.setdefault(ref.to_type, []), entry)
         used_by: dict[str, list[JSONDict]] = {}
         for user, path in repo.dependants(self.session, resource.account_id, resource.id):
+            if self._visible(user) is None:
+                continue
             entry = {"_id": user.id, "name": user.name, "paths": [path]}
             self._merge(used_by.setdefault(user.type, []), entry)
         return {"uses": uses, "usedBy": used_by}
@@ -367,7 +395,10 @@ class ResourceService:
     def _check_references(self, doc: JSONDict) -> None:
         refs = list(find_references(doc))
         found = repo.existing_ids(
-            self.session, self.principal.account_id, ((r.to_type, r.to_id) for r in refs)
+            self.session,
+            self.principal.account_id,
+            ((r.to_type, r.to_id) for r in refs),
+            self.confined_to,
         )
         missing = [r for r in refs if r.to_id not in found]
         if missing:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import Connection, bindparam, func, select
 from sqlalchemy.orm import Session
@@ -14,15 +15,23 @@ from integrator.ids import new_object_id
 from integrator.store.models import Account, ApiToken, utcnow
 
 DEFAULT_ACCOUNT = "default"
+#: Scope of a hook's one-time token outside a connector: invoke the account's exports and
+#: imports, run its flows, use the state API (``integrator.api.auth`` enforces it).
+INVOKE_SCOPE = "invoke"
+#: Scope of a connector hook's one-time token: only the connector's own resources.
+CONNECTOR_SCOPE = "connector"
 
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: the account, the token, and the connector the token is bound to, if any."""
+    """Who is calling: the account, the token, the connector the token is bound to, if any,
+    and what the token may do (``scope``: None for everything, else ``INVOKE_SCOPE`` or
+    ``CONNECTOR_SCOPE``, the one-time tokens of hooks)."""
 
     account_id: str
     token_id: str
     connector_id: str | None = None
+    scope: str | None = None
 
     @property
     def user_id(self) -> str:
@@ -104,24 +113,39 @@ def revoke_token(session: Session, token_or_id: str) -> ApiToken:
 
 
 def list_tokens(session: Session, account: Account) -> list[ApiToken]:
+    """The account's own tokens (hooks' one-time tokens, which expire, are not listed)."""
     return list(
         session.scalars(
-            select(ApiToken).where(ApiToken.account_id == account.id).order_by(ApiToken.id)
+            select(ApiToken)
+            .where(ApiToken.account_id == account.id, ApiToken.expires_at.is_(None))
+            .order_by(ApiToken.id)
         )
     )
 
 
-_AUTHENTICATE = select(ApiToken.id, ApiToken.account_id, ApiToken.connector_id).where(
-    ApiToken.token_hash == bindparam("token_hash"), ApiToken.revoked_at.is_(None)
+_AUTHENTICATE = select(
+    ApiToken.id, ApiToken.account_id, ApiToken.connector_id, ApiToken.scope
+).where(
+    ApiToken.token_hash == bindparam("token_hash"),
+    ApiToken.revoked_at.is_(None),
+    ApiToken.expires_at.is_(None) | (ApiToken.expires_at > bindparam("now")),
 )
 
 
-def authenticate(db: Session | Connection, token: str) -> Principal | None:
-    """The principal for a bearer token, or None when it is unknown or revoked."""
-    row = db.execute(_AUTHENTICATE, {"token_hash": hash_token(token)}).first()
+def authenticate(
+    db: Session | Connection, token: str, now: datetime | None = None
+) -> Principal | None:
+    """The principal for a bearer token, or None when it is unknown, revoked or expired."""
+    params = {"token_hash": hash_token(token), "now": now or utcnow()}
+    row = db.execute(_AUTHENTICATE, params).first()
     if row is None:
         return None
-    return Principal(account_id=row.account_id, token_id=row.id, connector_id=row.connector_id)
+    return Principal(
+        account_id=row.account_id,
+        token_id=row.id,
+        connector_id=row.connector_id,
+        scope=row.scope,
+    )
 
 
 def bootstrap(session: Session, token: str | None) -> str | None:

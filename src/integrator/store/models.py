@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     DateTime,
     ForeignKey,
@@ -72,6 +73,11 @@ class ApiToken(Base):
     connector_id: Mapped[str | None] = mapped_column(String(24))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: When a one-time token stops working (None: an account's own token, until revoked).
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    #: What the token may do: None is everything; ``invoke`` and ``connector`` are the
+    #: one-time tokens of hooks (``integrator.hooks.tokens``).
+    scope: Mapped[str | None] = mapped_column(String(16))
 
 
 class Resource(Base):
@@ -340,3 +346,26 @@ class FlowSchedule(Base):
     schedule: Mapped[str] = mapped_column(String(200))
     timezone: Mapped[str] = mapped_column(String(64))
     next_run_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ScriptLog(Base):
+    """One line a script logged while a hook ran (``console.log``, ``print``); only the newest
+    lines of each script are kept (``integrator.hooks.logs``). Deleting the script deletes them."""
+
+    __tablename__ = "script_logs"
+    __table_args__ = (Index("ix_script_logs_script", "script_id", "id"),)
+
+    #: Insertion order: lines read back oldest first by it.
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
+    account_id: Mapped[str] = mapped_column(String(24))
+    script_id: Mapped[str] = mapped_column(
+        String(24), ForeignKey("resources.id", ondelete="CASCADE")
+    )
+    time: Mapped[datetime] = mapped_column(UTCDateTime())
+    level: Mapped[str] = mapped_column(String(16))
+    message: Mapped[str] = mapped_column(Text)
+    function: Mapped[str | None] = mapped_column(String(200))
+    flow_id: Mapped[str | None] = mapped_column(String(24))
+    job_id: Mapped[str | None] = mapped_column(String(24))

@@ -144,16 +144,23 @@ def list_views(
     return list(db.execute(query).scalars())
 
 
-def existing_ids(session: Session, account_id: str, pairs: Iterable[tuple[str, str]]) -> set[str]:
-    """Which of the ``(type, id)`` pairs exist in the account (the ids of those that do)."""
+def existing_ids(
+    session: Session,
+    account_id: str,
+    pairs: Iterable[tuple[str, str]],
+    connector_id: str | None = None,
+) -> set[str]:
+    """Which of the ``(type, id)`` pairs exist in the account (the ids of those that do);
+    with ``connector_id``, only among that connector's resources."""
     wanted = list(pairs)
     if not wanted:
         return set()
-    rows = session.execute(
-        select(Resource.id, Resource.type).where(
-            Resource.account_id == account_id, Resource.id.in_({i for _, i in wanted})
-        )
-    ).all()
+    query = select(Resource.id, Resource.type).where(
+        Resource.account_id == account_id, Resource.id.in_({i for _, i in wanted})
+    )
+    if connector_id is not None:
+        query = query.where(Resource.connector_id == connector_id)
+    rows = session.execute(query).all()
     found = {(row.type, row.id) for row in rows}
     return {i for t, i in wanted if (t, i) in found}
 

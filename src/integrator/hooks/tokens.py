@@ -1,0 +1,151 @@
+"""One-time tokens: the bearer token a hook, wrapper, installer, uninstaller or settings call
+gets (``options.bearerToken``) to call back into ``/v1``.
+
+A token works until the call returns (``one_time_token`` revokes it on the way out, whatever
+happened) or for ``TTL_SECONDS`` at most. What it may do depends on who the call is for:
+
+- a connector's call (``connector_id`` set): the token's scope is ``connector``; it sees
+  only resources whose ``_connectorId`` is that connector;
+- any other call: the scope is ``invoke``; it may only invoke the account's saved exports and
+  imports, run its flows, read a connection and use the state API.
+
+``integrator.api.auth`` enforces both. Only the token's SHA-256 hash is stored, as for every
+token; the ``ot_`` prefix tells people reading a log what kind of token they are looking at.
+The API looks one-time tokens up on every request (never cached), so a revoked one stops
+working at once in every process.
+
+Usage (the hook runner)::
+
+    with one_time_token(runner.sessions, account_id, connector_id) as token:
+        options["bearerToken"] = token
+        result = run_the_hook(options)
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+
+from sqlalchemy import Engine, delete, select
+from sqlalchemy.orm import Session
+
+from integrator.ids import new_object_id
+from integrator.store.accounts import CONNECTOR_SCOPE, INVOKE_SCOPE, hash_token
+from integrator.store.models import ApiToken, utcnow
+
+log = logging.getLogger("integrator.hooks")
+
+#: A call's token expires after 15 minutes even if nobody revokes it (a crashed worker).
+TTL_SECONDS = 900
+PREFIX = "ot_"
+
+#: Where the context manager opens its own short transactions: an ``Engine``, or anything that
+#: returns a new ``Session`` when called (``sessionmaker``: ``RunnerBase.sessions``,
+#: ``AppContext.sessions``).
+Sessions = Engine | Callable[[], Session]
+
+
+def _session(sessions: Sessions) -> Session:
+    return Session(sessions) if isinstance(sessions, Engine) else sessions()
+
+
+def mint(
+    session: Session,
+    account_id: str,
+    *,
+    connector_id: str | None,
+    ttl_seconds: float = TTL_SECONDS,
+    now: datetime | None = None,
+) -> str:
+    """Store a new one-time token of ``account_id``; return it in clear (``ot_…``).
+
+    Its scope is ``connector`` when ``connector_id`` is given, else ``invoke``. ``now``
+    exists for tests (a token minted in the past is already expired).
+    """
+    clear = PREFIX + secrets.token_hex(20)
+    moment = now or utcnow()
+    session.add(
+        ApiToken(
+            id=new_object_id(),
+            account_id=account_id,
+            token_hash=hash_token(clear),
+            name="one-time",
+            connector_id=connector_id,
+            scope=CONNECTOR_SCOPE if connector_id is not None else INVOKE_SCOPE,
+            created_at=moment,
+            expires_at=moment + timedelta(seconds=ttl_seconds),
+        )
+    )
+    session.flush()
+    return clear
+
+
+def revoke(session: Session, token: str) -> bool:
+    """Make a one-time token stop working (the call it was minted for returned): its row is
+    deleted. Returns whether there was one. Never touches an account's own tokens."""
+    result = session.execute(
+        delete(ApiToken).where(
+            ApiToken.token_hash == hash_token(token), ApiToken.expires_at.is_not(None)
+        ),
+        execution_options={"synchronize_session": False},
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
+def purge_expired(session: Session, now: datetime | None = None) -> int:
+    """Delete the one-time tokens expired at ``now`` (left by calls that never revoked theirs,
+    e.g. a killed worker); returns how many. Reads first, so a tick with nothing to purge
+    writes nothing (on SQLite a write takes the database's one write lock)."""
+    moment = now or utcnow()
+    expired = ApiToken.expires_at <= moment
+    if session.scalar(select(ApiToken.id).where(expired).limit(1)) is None:
+        return 0
+    result = session.execute(
+        delete(ApiToken).where(expired), execution_options={"synchronize_session": False}
+    )
+    return int(getattr(result, "rowcount", 0))
+
+
+def purge_expired_tokens(sessions: Sessions) -> int:
+    """Housekeeping (the scheduler's tick): ``purge_expired`` in its own transaction."""
+    with _session(sessions) as session, session.begin():
+        return purge_expired(session)
+
+
+@contextmanager
+def one_time_token(
+    sessions: Sessions,
+    account_id: str,
+    connector_id: str | None = None,
+    *,
+    ttl_seconds: float = TTL_SECONDS,
+) -> Iterator[str]:
+    """A one-time token for the duration of the block: minted (and committed, so the API sees
+    it) on entry, revoked on exit, even when the block raises. Each runs in its own short
+    transaction. A failed revoke is logged, not raised: the token expires anyway and must not
+    hide the call's own outcome."""
+    with _session(sessions) as session, session.begin():
+        token = mint(session, account_id, connector_id=connector_id, ttl_seconds=ttl_seconds)
+    try:
+        yield token
+    finally:
+        try:
+            with _session(sessions) as session, session.begin():
+                revoke(session, token)
+        except Exception:
+            log.exception("Revoking a one-time token of account %s failed", account_id)
+
+
+__all__ = [
+    "PREFIX",
+    "TTL_SECONDS",
+    "Sessions",
+    "mint",
+    "one_time_token",
+    "purge_expired",
+    "purge_expired_tokens",
+    "revoke",
+]
