@@ -55,7 +55,8 @@ def serve(
     context = build_context(settings)
     if not settings.api_url:
         # Hooks' API module calls back into this process unless told otherwise.
-        context.hooks.api_url = f"http://{host}:{port}"
+        local = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+        context.hooks.api_url = f"http://{local}:{port}"
     with context.transaction() as session:
         token = account_store.bootstrap(session, settings.bootstrap_token)
     if token is not None:

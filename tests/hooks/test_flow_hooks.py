@@ -7,7 +7,6 @@ hooks drop, reject or rewrite, and the assertions read jobs, errors and the fake
 
 from __future__ import annotations
 
-import shutil
 from typing import Any
 
 import pytest
@@ -15,10 +14,10 @@ import pytest
 from engine.test_flow_runs import STRIPE, make_connection, wait_for_job
 from engine.test_flow_steps import customers_import, export
 from fakes import FakeSaas
+from integrator.api.context import AppContext
+from integrator.hooks.base import Limits
 
-from conftest import IN_CI, Api, service_unavailable
-
-LANGUAGES = ["javascript", "python"]
+from conftest import Api
 
 DROP_EVERY_FIFTH = {
     "javascript": """
@@ -106,15 +105,6 @@ def preMap(options):
     return [{"data": d} for d in options["data"]]
 """,
 }
-
-
-@pytest.fixture(params=LANGUAGES)
-def language(request: pytest.FixtureRequest) -> str:
-    if request.param == "python" and shutil.which("bwrap") is None:
-        service_unavailable("bubblewrap", RuntimeError("bwrap is not installed"))
-        if not IN_CI:
-            pytest.skip("bubblewrap is not installed")
-    return str(request.param)
 
 
 def script(api: Api, language: str, content: str) -> str:
@@ -235,3 +225,38 @@ def test_console_output_lands_in_the_script_logs(api: Api, language: str) -> Non
             ("log", "mapping 10 records")
         ]
         assert logs[0]["_flowId"] == flow["_id"]
+
+
+RUNAWAY = {
+    ("javascript", "loop"): "function preMap(options) { while (true) {} }",
+    ("javascript", "memory"): (
+        "function preMap(options) {"
+        " const a = []; while (true) a.push('x'.repeat(1e6) + a.length); }"
+    ),
+    ("python", "loop"): "def preMap(options):\n    while True:\n        pass\n",
+    ("python", "memory"): "def preMap(options):\n    return [b'x' * 10**10]\n",
+}
+
+
+@pytest.mark.parametrize("kind", ["loop", "memory"])
+def test_a_runaway_hook_fails_its_page_while_the_platform_serves(
+    api: Api, context: AppContext, language: str, kind: str
+) -> None:
+    previous = context.hooks.limits
+    context.hooks.limits = Limits(timeout_seconds=2, memory_mb=128)
+    try:
+        with FakeSaas.running(records=10, page_size=10) as fake:
+            hook = {"_scriptId": script(api, language, RUNAWAY[language, kind]),
+                    "function": "preMap"}  # fmt: skip
+            flow, _, import_id = customers_flow(api, fake, import_hooks={"preMap": hook})
+            started = api.post(f"/v1/flows/{flow['_id']}/run", json={})
+            assert started.status_code == 201
+            # The API answers while the hook runs away.
+            assert api.get("/v1/tokenInfo").status_code == 200
+            job = wait_for_job(api, started.json()["_id"])
+        assert (job["numSuccess"], job["numError"]) == (0, 10), job
+        expected = "time limit" if kind == "loop" else "memory limit"
+        errors = errors_of(api, flow["_id"], import_id)
+        assert errors and all(expected in e["message"] for e in errors), errors[0]["message"]
+    finally:
+        context.hooks.limits = previous

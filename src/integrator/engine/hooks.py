@@ -52,6 +52,8 @@ class HookRef:
     function: str | None
     script_id: str | None = None
     stack_id: str | None = None
+    #: The hook entry's ``configuration``, handed to the function as ``options.configuration``.
+    configuration: Any = None
 
 
 @dataclass(frozen=True)
@@ -163,6 +165,7 @@ def hook_ref(resource: Mapping[str, Any] | None, name: str) -> HookRef | None:
             function=entry.get("function"),
             script_id=entry.get("_scriptId"),
             stack_id=entry.get("_stackId"),
+            configuration=entry.get("configuration"),
         )
     legacy = LEGACY_FIELDS.get(name)
     if legacy and isinstance(hooks.get(legacy), str):

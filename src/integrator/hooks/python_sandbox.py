@@ -117,7 +117,9 @@ class PythonRuntime:
             )
             healthy = True
         except Timeout:
-            message = f"The hook ran longer than {limits.timeout_seconds:g} seconds."
+            message = (
+                f"{invocation.function} exceeded its time limit of {limits.timeout_seconds:g} s."
+            )
             raise HookError(message, SCRIPT_TIMEOUT, logs.lines()) from None
         except TooLarge:
             message = f"The hook returned more than {limits.max_response_bytes} bytes."

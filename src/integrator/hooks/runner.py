@@ -110,7 +110,8 @@ class ScriptHookRunner:
         self._stacks = stacks
         self._lock = threading.Lock()
         self._api: httpx2.Client | None = None
-        self.api_url = settings.api_url or "http://127.0.0.1:8000"
+        #: Where the API module's requests go; ``integrator serve`` sets its own address.
+        self.api_url = (settings.api_url or "http://127.0.0.1:8000").rstrip("/")
 
     def call(
         self,
@@ -123,6 +124,8 @@ class ScriptHookRunner:
         target = self._resolve(ref, context)
         function = ref.function or ref.name
         full = self._options(options, context, target.settings)
+        if ref.configuration is not None:
+            full.setdefault("configuration", ref.configuration)
         with one_time_token(self._sessions, context.account_id, context.connector_id) as token:
             full["bearerToken"] = token
             if target.stack is not None:
@@ -269,9 +272,11 @@ class ScriptHookRunner:
 
     def _http_api(self, token: str) -> Api:
         with self._lock:
-            if self._api is None:
+            if self._api is None or str(self._api.base_url).rstrip("/") != self.api_url:
+                if self._api is not None:
+                    self._api.close()
                 self._api = httpx2.Client(
-                    base_url=self.api_url, timeout=self.limits.timeout_seconds
+                    base_url=self.api_url.rstrip("/"), timeout=self.limits.timeout_seconds
                 )
             return HttpApi(self._api, token)
 

@@ -317,7 +317,7 @@ def run_child(
         os._exit(0)
     del reserve
     if answer is None:
-        message = f"The hook used more than {limits['memory_mb']} MB of memory."
+        message = f"{header['function']} exceeded its memory limit of {limits['memory_mb']} MB."
         answer = failure(SCRIPT_MEMORY, message)
     out.flush()
     err.flush()
