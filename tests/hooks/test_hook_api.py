@@ -115,3 +115,32 @@ def test_hook_options_carry_the_platform_fields(
     assert options["job"] == {"_id": "j" * 24}
     assert options["testMode"] is False
     assert options["bearerToken"].startswith("ot_")
+
+
+SAVE_TOKEN = {
+    "javascript": """
+import { state } from 'integrator-api';
+async function keep(options) {
+  await state.put('kept-token', {token: options.bearerToken});
+  return (await state.get('kept-token')).token === options.bearerToken;
+}
+""",
+    "python": """
+from integrator_api import state
+def keep(options):
+    state.put("kept-token", {"token": options["bearerToken"]})
+    return state.get("kept-token")["token"] == options["bearerToken"]
+""",
+}
+
+
+def test_a_token_used_during_its_call_is_refused_afterwards(
+    api: Api, context: AppContext, language: str, live_api: str
+) -> None:
+    ref = HookRef(
+        name="keep", function="keep", script_id=script(api, language, SAVE_TOKEN[language])
+    )
+    assert context.hooks.call(ref, {}, HookContext(account_id=api.account_id)) is True
+    token = api.get("/v1/state/kept-token").json()["token"]
+    answer = api.client.get("/v1/tokenInfo", headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 401

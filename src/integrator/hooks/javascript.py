@@ -118,6 +118,14 @@ class JavaScriptRuntime:
 
     def run(self, invocation: Invocation, limits: Limits) -> Outcome:
         """Call ``invocation.function`` of ``invocation.source`` (see ``Runtime.run``)."""
+        payload, logs = self.run_json(invocation, limits)
+        return Outcome(orjson.loads(payload), logs)
+
+    def run_json(
+        self, invocation: Invocation, limits: Limits, options_json: str | None = None
+    ) -> tuple[str, list[LogLine]]:
+        """``run``, with the value as the JSON text V8 wrote: a runner process hands it on
+        undecoded. ``options_json``, when given, is ``invocation.options`` already encoded."""
         if self._closed:
             raise RuntimeError("The JavaScript runtime is closed.")
         name = invocation.function
@@ -126,7 +134,7 @@ class JavaScriptRuntime:
                 f"'{name}' is not the name of a JavaScript function.", FUNCTION_NOT_FOUND
             )
         isolate = self._isolate(invocation.tenant)
-        code = isolate.call_code(invocation, limits)
+        code = isolate.call_code(invocation, limits, options_json)
         future = asyncio.run_coroutine_threadsafe(
             self._supervise(isolate, code, invocation.api, limits, name), self._loop
         )
@@ -293,7 +301,9 @@ class _Isolate:
         self._max_scripts = max_scripts
         self._scripts: OrderedDict[str, None] = OrderedDict()
 
-    def call_code(self, invocation: Invocation, limits: Limits) -> str:
+    def call_code(
+        self, invocation: Invocation, limits: Limits, options_json: str | None = None
+    ) -> str:
         """The JavaScript that runs the call, compiling the script if this isolate has not."""
         key = invocation.source_key
         forget: list[str] = []
@@ -310,12 +320,16 @@ class _Isolate:
         has_api = "false" if invocation.api is None else "true"
         return (
             f"__integrator.run({_js(key)},{source},{_js(invocation.function)},"
-            f"{_js(_js(invocation.options))},{each},{has_api},{int(limits.log_lines)},"
+            f"{_js(options_json or _js(invocation.options))},{each},{has_api},"
+            f"{int(limits.log_lines)},"
             f"{int(limits.log_line_chars)},{_js(forget)})"
         )
 
-    def outcome(self, reply: str, invocation: Invocation, limits: Limits) -> Outcome:
-        """The call's value and logs from its final answer; raises ``HookError`` for a failure."""
+    def outcome(
+        self, reply: str, invocation: Invocation, limits: Limits
+    ) -> tuple[str, list[LogLine]]:
+        """The call's value (JSON text) and logs from its final answer; raises ``HookError``
+        for a failure."""
         logs_text, _, payload = reply[1:].partition("\n")
         logs = _log_lines(logs_text)
         if reply.startswith("E"):
@@ -331,7 +345,7 @@ class _Isolate:
                 RESPONSE_TOO_LARGE,
                 logs=logs,
             )
-        return Outcome(orjson.loads(payload), logs)
+        return payload, logs
 
     async def eval(self, code: str) -> str:
         reply = await self.racer.eval_cancelable(code)

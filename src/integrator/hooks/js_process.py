@@ -8,12 +8,17 @@ frame; the child answers with API requests (the script's ``integrator-api`` call
 parent makes with the call's one-time token) and finally the outcome. A child that dies or
 overruns its deadline is killed and replaced, and its call fails with a clear message.
 
-Frames are a 4-byte big-endian length and an orjson document, over the child's stdin and
-stdout; the child's own ``print`` output goes to stderr, and scripts cannot write to either.
+Frames are a 4-byte big-endian length and a body, over the child's stdin and stdout; the
+child's own ``print`` output goes to stderr, and scripts cannot write to either. A call is a
+header frame (an orjson document) then the options' JSON as a frame of its own; an answer
+with a value is a header then the value's JSON as V8 wrote it. Pages pass through the child
+undecoded: the options are encoded once here, the value decoded once here.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import queue
 import select
@@ -45,33 +50,55 @@ GRACE_SECONDS = 5.0
 MAX_FRAME = 64 * 1024 * 1024
 #: What the parent reads of a dead child's stderr to say why it died.
 STDERR_TAIL = 2000
+#: Pipe buffer size asked for (Linux ``F_SETPIPE_SZ``; capped by ``fs.pipe-max-size``).
+PIPE_BYTES = 1024 * 1024
+F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 
 
 class Died(Exception):
     """The runner process ended or sent something unreadable."""
 
 
-def write_frame(stream: IO[bytes], document: Any) -> None:
+def write_frame(stream: IO[bytes], document: Any, raw: bytes | None = None) -> None:
+    """One document, and ``raw`` bytes after it as a frame of their own."""
     data = orjson.dumps(document)
-    stream.write(len(data).to_bytes(4, "big") + data)
+    parts = [len(data).to_bytes(4, "big"), data]
+    if raw is not None:
+        parts += [len(raw).to_bytes(4, "big"), raw]
+    view = memoryview(b"".join(parts))
+    while view:  # an unbuffered pipe may take less than asked
+        written = stream.write(view)
+        view = view[written or 0 :]
     stream.flush()
 
 
 def read_frame(stream: IO[bytes], deadline: float | None = None) -> Any:
-    if deadline is not None:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0 or not select.select([stream], [], [], remaining)[0]:
-            raise TimeoutError
-    header = stream.read(4)
-    if len(header) < 4:
-        raise Died("the runner process ended")
-    size = int.from_bytes(header, "big")
+    return orjson.loads(read_raw(stream, deadline))
+
+
+def read_raw(stream: IO[bytes], deadline: float | None = None) -> bytes:
+    """One frame's body. With a ``deadline``, ``stream`` must be unbuffered (select() sees
+    only what the pipe holds, not what a buffer read ahead)."""
+    size = int.from_bytes(_read_exactly(stream, 4, deadline), "big")
     if size > MAX_FRAME:
         raise Died("the runner process sent an oversized frame")
-    data = stream.read(size)
-    if len(data) < size:
-        raise Died("the runner process ended mid-frame")
-    return orjson.loads(data)
+    return _read_exactly(stream, size, deadline)
+
+
+def _read_exactly(stream: IO[bytes], size: int, deadline: float | None) -> bytes:
+    chunks: list[bytes] = []
+    missing = size
+    while missing:
+        if deadline is not None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not select.select([stream], [], [], remaining)[0]:
+                raise TimeoutError
+        chunk = stream.read(missing)
+        if not chunk:
+            raise Died("the runner process ended")
+        chunks.append(chunk)
+        missing -= len(chunk)
+    return b"".join(chunks)
 
 
 class Runner:
@@ -82,6 +109,7 @@ class Runner:
         environment["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "integrator.hooks.js_process"],
+            bufsize=0,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -91,6 +119,10 @@ class Runner:
         assert self.process.stdin is not None and self.process.stdout is not None
         self.to_child = self.process.stdin
         self.from_child = self.process.stdout
+        for pipe in (self.to_child, self.from_child):
+            # A page fits in one pipe buffer: no ping-pong of 64 KiB chunks between processes.
+            with contextlib.suppress(OSError):
+                fcntl.fcntl(pipe.fileno(), F_SETPIPE_SZ, PIPE_BYTES)
 
     def call(self, invocation: Invocation, limits: Limits) -> Outcome:
         request = {
@@ -98,13 +130,12 @@ class Runner:
             "source": invocation.source,
             "source_key": invocation.source_key,
             "function": invocation.function,
-            "options": invocation.options,
             "each": invocation.each,
             "api": invocation.api is not None,
             "limits": limits.__dict__,
         }
         deadline = time.monotonic() + limits.timeout_seconds + GRACE_SECONDS
-        write_frame(self.to_child, request)
+        write_frame(self.to_child, request, orjson.dumps(invocation.options, default=str))
         while True:
             frame = read_frame(self.from_child, deadline)
             if "api" in frame:
@@ -113,7 +144,7 @@ class Runner:
             logs = [LogLine(**line) for line in frame.get("logs") or []]
             if "error" in frame:
                 raise HookError(frame["error"], code=frame.get("code", "script_error"), logs=logs)
-            return Outcome(value=frame.get("value"), logs=logs)
+            return Outcome(value=orjson.loads(read_raw(self.from_child, deadline)), logs=logs)
 
     def alive(self) -> bool:
         return self.process.poll() is None
@@ -229,6 +260,7 @@ def serve(from_parent: IO[bytes], to_parent: IO[bytes]) -> None:
         while True:
             try:
                 request = read_frame(from_parent)
+                options = read_raw(from_parent).decode()
             except Died:
                 return
             invocation = Invocation(
@@ -236,17 +268,18 @@ def serve(from_parent: IO[bytes], to_parent: IO[bytes]) -> None:
                 source=request["source"],
                 source_key=request["source_key"],
                 function=request["function"],
-                options=request["options"],
+                options={},
                 each=request["each"],
                 api=api if request["api"] else None,
             )
             try:
-                outcome = runtime.run(invocation, Limits(**request["limits"]))
+                value, logs = runtime.run_json(invocation, Limits(**request["limits"]), options)
             except HookError as exc:
-                answer = {"error": str(exc), "code": exc.code, "logs": _lines(exc.logs)}
+                write_frame(
+                    to_parent, {"error": str(exc), "code": exc.code, "logs": _lines(exc.logs)}
+                )
             else:
-                answer = {"value": outcome.value, "logs": _lines(outcome.logs)}
-            write_frame(to_parent, answer)
+                write_frame(to_parent, {"logs": _lines(logs)}, value.encode())
     finally:
         runtime.close()
 

@@ -29,7 +29,7 @@ from integrator.hooks import logs as script_logs
 from integrator.hooks.base import Api, ApiCallError, Invocation, Limits, LogLine, Runtime
 from integrator.hooks.js_process import JavaScriptProcesses
 from integrator.hooks.stacks import StackClient
-from integrator.hooks.tokens import one_time_token
+from integrator.hooks.tokens import CallToken
 from integrator.resources import REGISTRY
 from integrator.resources.service import ResourceService
 from integrator.store.accounts import Principal
@@ -56,15 +56,14 @@ class HttpApi:
     """The ``/v1`` API over HTTP with one call's one-time token: what scripts' API module
     and ``integrator_api`` use."""
 
-    def __init__(self, client: httpx2.Client, token: str) -> None:
+    def __init__(self, client: httpx2.Client, token: CallToken) -> None:
         self._client = client
-        self._headers = {"Authorization": f"Bearer {token}"}
+        self._token = token
 
     def request(self, method: str, path: str, body: Any = None) -> Any:
+        headers = {"Authorization": f"Bearer {self._token.store()}"}
         try:
-            response = self._client.request(
-                method, path, json=body if body is not None else None, headers=self._headers
-            )
+            response = self._client.request(method, path, json=body, headers=headers)
         except httpx2.TransportError as exc:
             raise ApiCallError(503, {"errors": [{"message": f"API unreachable: {exc}"}]}) from exc
         try:
@@ -126,9 +125,11 @@ class ScriptHookRunner:
         full = self._options(options, context, target.settings)
         if ref.configuration is not None:
             full.setdefault("configuration", ref.configuration)
-        with one_time_token(self._sessions, context.account_id, context.connector_id) as token:
-            full["bearerToken"] = token
+        token = CallToken(self._sessions, context.account_id, context.connector_id)
+        full["bearerToken"] = token.clear
+        try:
             if target.stack is not None:
+                token.store()  # the stack may call back with it at once
                 return self._call_stack(target.stack, function, full, context, kind, each)
             invocation = Invocation(
                 tenant=context.account_id,
@@ -145,6 +146,8 @@ class ScriptHookRunner:
             except HookError as exc:
                 self._keep_logs(context, target, function, exc.logs)
                 raise
+        finally:
+            token.revoke()
         self._keep_logs(context, target, function, outcome.logs)
         return outcome.value
 
@@ -270,7 +273,7 @@ class ScriptHookRunner:
             return one(options)
         return [one({**options, "record": record}) for record in each]
 
-    def _http_api(self, token: str) -> Api:
+    def _http_api(self, token: CallToken) -> Api:
         with self._lock:
             if self._api is None or str(self._api.base_url).rstrip("/") != self.api_url:
                 if self._api is not None:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
@@ -59,13 +60,15 @@ def mint(
     connector_id: str | None,
     ttl_seconds: float = TTL_SECONDS,
     now: datetime | None = None,
+    clear: str | None = None,
 ) -> str:
     """Store a new one-time token of ``account_id``; return it in clear (``ot_…``).
 
     Its scope is ``connector`` when ``connector_id`` is given, else ``invoke``. ``now``
-    exists for tests (a token minted in the past is already expired).
+    exists for tests (a token minted in the past is already expired); ``clear`` stores a
+    token drawn earlier (``CallToken``).
     """
-    clear = PREFIX + secrets.token_hex(20)
+    clear = clear or new_clear_token()
     moment = now or utcnow()
     session.add(
         ApiToken(
@@ -81,6 +84,64 @@ def mint(
     )
     session.flush()
     return clear
+
+
+def new_clear_token() -> str:
+    return PREFIX + secrets.token_hex(20)
+
+
+class CallToken:
+    """A script call's one-time token, stored only when first presented.
+
+    Scripts reach the API only through their API module, which goes through the runner:
+    so the token is drawn at once (it is in ``options.bearerToken``) but stored the first
+    time the module uses it, and revoked when the call returns if it was stored. A token
+    never used during its call was never valid, which is what "valid until the call
+    returns" asks, and most hook calls then cost no database write at all. Stack calls
+    send the token away at once, so they ``store()`` before the call.
+    """
+
+    def __init__(
+        self,
+        sessions: Sessions,
+        account_id: str,
+        connector_id: str | None = None,
+        *,
+        ttl_seconds: float = TTL_SECONDS,
+    ) -> None:
+        self.clear = new_clear_token()
+        self._sessions = sessions
+        self._account_id = account_id
+        self._connector_id = connector_id
+        self._ttl = ttl_seconds
+        self._stored = False
+        self._lock = threading.Lock()
+
+    def store(self) -> str:
+        with self._lock:
+            if not self._stored:
+                with _session(self._sessions) as session, session.begin():
+                    mint(
+                        session,
+                        self._account_id,
+                        connector_id=self._connector_id,
+                        ttl_seconds=self._ttl,
+                        clear=self.clear,
+                    )
+                self._stored = True
+        return self.clear
+
+    def revoke(self) -> None:
+        """The call returned: the token stops working (a failed revoke is logged; the token
+        expires anyway)."""
+        with self._lock:
+            if not self._stored:
+                return
+            try:
+                with _session(self._sessions) as session, session.begin():
+                    revoke(session, self.clear)
+            except Exception:
+                log.exception("Revoking a one-time token of account %s failed", self._account_id)
 
 
 def revoke(session: Session, token: str) -> bool:
@@ -142,6 +203,7 @@ def one_time_token(
 __all__ = [
     "PREFIX",
     "TTL_SECONDS",
+    "CallToken",
     "Sessions",
     "mint",
     "one_time_token",
