@@ -7,6 +7,8 @@ hooks drop, reject or rewrite, and the assertions read jobs, errors and the fake
 
 from __future__ import annotations
 
+import json
+import time
 from typing import Any
 
 import pytest
@@ -14,6 +16,7 @@ import pytest
 from engine.test_flow_runs import STRIPE, make_connection, wait_for_job
 from engine.test_flow_steps import customers_import, export
 from fakes import FakeSaas
+from fakes.stack_server import FakeStack
 from integrator.api.context import AppContext
 from integrator.hooks.base import Limits
 
@@ -260,3 +263,134 @@ def test_a_runaway_hook_fails_its_page_while_the_platform_serves(
         assert errors and all(expected in e["message"] for e in errors), errors[0]["message"]
     finally:
         context.hooks.limits = previous
+
+
+TRANSFORM_AND_FILTER = {
+    "javascript": """
+function shout(options) {
+  return Object.assign({}, options.record, {name: options.record.name.toUpperCase()});
+}
+function evenOnly(options) { return options.record.id % 2 === 0; }
+function notSix(options) { return options.record.id !== 6; }
+""",
+    "python": """
+def shout(options):
+    return {**options["record"], "name": options["record"]["name"].upper()}
+
+def evenOnly(options):
+    return options["record"]["id"] % 2 == 0
+
+def notSix(options):
+    return options["record"]["id"] != 6
+""",
+}
+
+AGGREGATE = {
+    "javascript": """
+function done(options) {
+  const d = options.postAggregateData;
+  console.log(JSON.stringify({success: d.success, counts: d._json}));
+}
+""",
+    "python": """
+import json
+
+def done(options):
+    d = options["postAggregateData"]
+    print(json.dumps({"success": d["success"], "counts": d["_json"]}, separators=(",", ":")))
+""",
+}
+
+WRONG_LENGTH = {
+    "javascript": "function preMap(o) { return o.data.slice(1).map(d => ({data: d})); }",
+    "python": "def preMap(options):\n    return [{'data': d} for d in options['data'][1:]]\n",
+}
+
+
+def test_script_transform_and_filters_shape_what_is_imported(api: Api, language: str) -> None:
+    with FakeSaas.running(records=10, page_size=10) as fake:
+        script_id = script(api, language, TRANSFORM_AND_FILTER[language])
+        flow, export_id, import_id = customers_flow(api, fake)
+        for kind, step, blocks in (
+            ("exports", export_id, {"transform": "shout", "filter": "evenOnly"}),
+            ("imports", import_id, {"filter": "notSix"}),
+        ):
+            doc = api.get(f"/v1/{kind}/{step}").json()
+            for name, function in blocks.items():
+                doc[name] = {"type": "script",
+                             "script": {"_scriptId": script_id, "function": function}}  # fmt: skip
+            assert api.put(f"/v1/{kind}/{step}", json=doc).is_success
+        import_doc = api.get(f"/v1/imports/{import_id}").json()
+        import_doc["mapping"]["fields"].append({"extract": "name", "generate": "name"})
+        assert api.put(f"/v1/imports/{import_id}", json=import_doc).is_success
+        job = run(api, flow["_id"])
+        assert job["status"] == "completed", job
+        assert (job["numSuccess"], job["numIgnore"]) == (4, 6)
+        assert sorted((c["external_id"], c["name"]) for c in fake.customers.values()) == [
+            (i, f"CUSTOMER {i}") for i in (2, 4, 8, 10)
+        ]
+
+
+def test_post_aggregate_sees_how_the_job_ended(api: Api, language: str) -> None:
+    with FakeSaas.running(records=10, page_size=10) as fake:
+        fake.reject_external_ids.add(3)
+        script_id = script(api, language, AGGREGATE[language])
+        hook = {"_scriptId": script_id, "function": "done"}
+        flow, _, _ = customers_flow(api, fake, import_hooks={"postAggregate": hook})
+        job = run(api, flow["_id"])
+        assert (job["numSuccess"], job["numError"]) == (9, 1)
+        deadline = time.monotonic() + 10  # the hook runs once the job has ended
+        while (logs := api.get(f"/v1/scripts/{script_id}/logs")).status_code == 204:
+            assert time.monotonic() < deadline, "postAggregate never ran"
+            time.sleep(0.05)
+        assert [json.loads(line["message"]) for line in logs.json()] == [
+            {"success": False, "counts": {"numSuccess": 9, "numError": 1, "numIgnore": 0}}
+        ]
+
+
+def test_an_answer_of_the_wrong_length_fails_the_page(api: Api, language: str) -> None:
+    with FakeSaas.running(records=5, page_size=5) as fake:
+        hook = {"_scriptId": script(api, language, WRONG_LENGTH[language]), "function": "preMap"}
+        flow, _, import_id = customers_flow(api, fake, import_hooks={"preMap": hook})
+        job = run(api, flow["_id"])
+        assert (job["numSuccess"], job["numError"]) == (0, 5)
+        assert fake.customers == {}
+        assert {e["message"] for e in errors_of(api, flow["_id"], import_id)} == {
+            "preMap returned 4 elements for 5 records: the number of elements in the return "
+            "value must match the number of records."
+        }
+
+
+def test_a_legacy_hook_id_calls_the_function_named_like_the_hook(api: Api) -> None:
+    with FakeSaas.running(records=8, page_size=8) as fake:
+        legacy = {"_preMapId": script(api, "javascript", REJECT_EVERY_FOURTH["javascript"])}
+        flow, _, _ = customers_flow(api, fake, import_hooks=legacy)
+        job = run(api, flow["_id"])
+        assert (job["numSuccess"], job["numError"]) == (6, 2)
+
+
+def test_a_stack_hook_runs_in_a_flow(api: Api) -> None:
+    def pre_map(options: dict[str, Any]) -> list[dict[str, Any]]:
+        return [{"data": {**r, "name": r["name"] + " (checked)"}} for r in options["data"]]
+
+    with FakeStack.running() as stack, FakeSaas.running(records=6, page_size=6) as fake:
+        stack.register("hooks", "checkNames", pre_map)
+        stack_doc = api.create(
+            "stacks",
+            {"name": "Hooks", "type": "server",
+             "server": {"hostURI": stack.host_uri, "systemToken": stack.system_token}},
+        )  # fmt: skip
+        hook = {"_stackId": stack_doc["_id"], "function": "checkNames"}
+        flow, _, import_id = customers_flow(api, fake, import_hooks={"preMap": hook})
+        import_doc = api.get(f"/v1/imports/{import_id}").json()
+        import_doc["mapping"]["fields"].append({"extract": "name", "generate": "name"})
+        assert api.put(f"/v1/imports/{import_id}", json=import_doc).is_success
+        job = run(api, flow["_id"])
+        assert (job["status"], job["numSuccess"]) == ("completed", 6), job
+        assert {c["name"] for c in fake.customers.values()} == {
+            f"Customer {i} (checked)" for i in range(1, 7)
+        }
+        call = stack.calls[0]
+        assert (call.type, call.function) == ("hook", "checkNames")
+        assert call.body["diy"] is True
+        assert call.options["_flowId"] == flow["_id"]
