@@ -120,6 +120,7 @@ def test_jobs_are_listed_newest_first_and_only_to_their_account(
     assert other_api.get("/v1/jobs").status_code == 204
 
 
+@pytest.mark.usefixtures("scheduler_paused")  # its housekeeping would dispatch the queued job
 def test_job_list_filters_like_integrator_io(context: AppContext, api: Api) -> None:
     flow_a, flow_b, integration = new_object_id(), new_object_id(), new_object_id()
     run_a = add_run(context, api.account_id, flow_a, T0)
@@ -217,6 +218,7 @@ def test_latest_jobs_of_a_flow_are_the_parent_then_its_children(
     assert api.get(f"/v1/flows/{'e' * 24}/jobs/latest").status_code == 404
 
 
+@pytest.mark.usefixtures("scheduler_paused")  # its housekeeping would dispatch the queued job
 def test_canceling_a_queued_job_ends_it_and_a_child_job_cannot_be_canceled(
     context: AppContext, api: Api
 ) -> None:

@@ -288,7 +288,7 @@ def test_oauth_refresh_is_single_flight_across_worker_processes(
     for _ in range(3):
         cluster.start_worker(concurrency=2)
     with FakeSaas.running(
-        records=records, page_size=page_size, require_token=True, token_ttl_seconds=1
+        records=records, page_size=page_size, require_token=True, token_ttl_seconds=2
     ) as fake:
         fake.delay_seconds = 0.006  # the run lasts several token lifetimes
         first = httpx2.post(
