@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +15,7 @@ from typing import Any
 import psycopg
 import pytest
 import redis
+import uvicorn
 from fastapi.testclient import TestClient
 
 from integrator.api.app import build_context, create_app
@@ -233,3 +236,25 @@ def scheduler_paused(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
     if background.started:
         background.scheduler.start()
+
+
+@pytest.fixture(scope="module")
+def live_api(context: AppContext) -> Iterator[str]:
+    """The platform's API on a loopback port (uvicorn in a thread of this process): hooks'
+    API calls go there, and webhook deliveries come in there."""
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(context), host="127.0.0.1", port=0, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "the API server did not start"
+        time.sleep(0.02)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    previous = context.hooks.api_url
+    context.hooks.api_url = f"http://127.0.0.1:{port}"
+    yield context.hooks.api_url
+    context.hooks.api_url = previous
+    server.should_exit = True
+    thread.join(timeout=10)

@@ -30,6 +30,8 @@ from integrator.api.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLi
 from integrator.api.resource_routes import add_resource_read_routes, add_resource_routes
 from integrator.api.retry_routes import router as retry_router
 from integrator.api.script_routes import router as script_router
+from integrator.api.webhook_routes import Listeners
+from integrator.api.webhook_routes import router as webhook_router
 from integrator.config import Settings
 from integrator.engine.background import Background
 from integrator.engine.celery_app import CeleryQueue, make_celery, register_tasks
@@ -91,12 +93,15 @@ def build_context(settings: Settings, *, migrate: bool = True) -> AppContext:
         celery=celery,
         background=Background(settings, sessions, runner, celery),
         hooks=hooks,
+        listeners=Listeners(sessions, cipher, runner),
     )
 
 
 def api_router() -> APIRouter:
     """Every ``/v1`` route; the unprefixed alias is a path rewrite (``V1Alias``)."""
     router = APIRouter(prefix="/v1")
+    # First: a listener's path must not be taken for a resource's sub-document.
+    router.include_router(webhook_router)
     for rtype in REGISTRY.values():
         add_resource_read_routes(router, rtype)
     for rtype in REGISTRY.values():

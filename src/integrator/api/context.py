@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from celery import Celery
 from sqlalchemy import Connection, Engine
@@ -20,6 +20,9 @@ from integrator.engine.background import Background
 from integrator.engine.paged_exports import PagedExports
 from integrator.engine.runner import FlowRunner
 from integrator.hooks.runner import ScriptHookRunner
+
+if TYPE_CHECKING:
+    from integrator.api.webhook_routes import Listeners
 from integrator.store.accounts import Principal
 from integrator.store.crypto import Cipher
 
@@ -75,6 +78,8 @@ class AppContext:
     background: Background
     #: Runs scripts and stack functions (the runner's hooks; wrapper connections' calls).
     hooks: ScriptHookRunner
+    #: Webhook listeners: their exports, and the flows deliveries start.
+    listeners: Listeners
 
     @property
     def inline_reads(self) -> bool:

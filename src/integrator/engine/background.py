@@ -11,6 +11,7 @@ from celery import Celery
 from sqlalchemy.orm import Session, sessionmaker
 
 from integrator.config import Settings
+from integrator.engine import webhooks
 from integrator.engine.celery_app import EmbeddedWorker
 from integrator.engine.leases import dispatch_waiting, resume_stale
 from integrator.engine.runner import FlowRunner
@@ -48,6 +49,9 @@ class Background:
             resume_stale(sessions, runner.queue, settings.job_lease_seconds)
             dispatch_waiting(sessions, runner.queue)
             purge_expired_tokens(sessions)
+            for account_id, flow_id in webhooks.waiting_flows(sessions):
+                runner.run_flow(account_id, flow_id, scheduled=True)
+            webhooks.purge_keys(sessions)
 
         self.scheduler = Scheduler(
             sessions,

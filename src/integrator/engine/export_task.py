@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from integrator.adaptors import registry
 from integrator.adaptors.http.auth import AuthFailed, TokenSet
 from integrator.adaptors.http.debuglog import DebugLog
-from integrator.engine import delta, jobs
+from integrator.engine import delta, jobs, webhooks
 from integrator.engine import joberrors as errors_store
 from integrator.engine.debugging import debug_log_for, save_debug_log
 from integrator.engine.hooks import (
@@ -29,6 +29,7 @@ from integrator.engine.hooks import (
 )
 from integrator.engine.pipeline import FlowPlan
 from integrator.engine.steps import PAGE, RunnerBase, describe, hook_context, log
+from integrator.engine.webhooks import WebhookPages
 from integrator.errors import IntegratorError
 from integrator.resources import REGISTRY
 from integrator.resources.service import ResourceService
@@ -103,6 +104,7 @@ class ExportTask(RunnerBase):
                         num_pages_generated=1,
                         progress=True,
                     )
+                    source.stored(session, index)
                     if hook_errors:
                         self._record_generator_errors(
                             session, job, child, hook_errors, skip_retries, "pre_save_page_hook"
@@ -125,6 +127,7 @@ class ExportTask(RunnerBase):
             assert job is not None
             child = jobs.child(session, job_id, "export", generator)
             assert child is not None
+            source.release(session)
             if status == "failed":
                 error = {"code": "export_failed", "message": message or "The export failed."}
                 errors_store.record(
@@ -164,6 +167,10 @@ class ExportTask(RunnerBase):
         entry = plan.generators[generator]
         export = service.unsealed(REGISTRY["exports"], entry.export_id)
         export["_id"] = entry.export_id
+        if export.get("type") == "webhook":
+            size = webhooks.export_page_size(export)
+            pages = WebhookPages(self.sessions, job.id, generator, str(job.flow_id), size)
+            return pages, export, None
         connection_id = export.get("_connectionId")
         connection = service.unsealed(REGISTRY["connections"], str(connection_id))
         window = (options.get("windows") or {}).get(entry.export_id)
@@ -263,8 +270,24 @@ class PageSource(Protocol):
 
     def pages(self) -> Iterator[list[dict[str, Any]]]: ...
 
+    def stored(self, session: Session, index: int) -> None:
+        """Page ``index`` is being stored, in ``session``'s transaction."""
 
-class ExportPages:
+    def release(self, session: Session) -> None:
+        """The export ended: give back what was taken and not stored."""
+
+
+class _NothingHeld:
+    """A page source that holds nothing between reading a page and storing it."""
+
+    def stored(self, session: Session, index: int) -> None:
+        return None
+
+    def release(self, session: Session) -> None:
+        return None
+
+
+class ExportPages(_NothingHeld):
     """A page generator's export, read through its adaptor (``once`` marks wait for the page
     processors: see ``FlowRunner.process_page``)."""
 
@@ -296,7 +319,7 @@ class ExportPages:
         )
 
 
-class RetryPages:
+class RetryPages(_NothingHeld):
     """A retry job's pages: ``[retryDataKey, record]`` pairs from the errors' retry data."""
 
     debug: DebugLog | None = None

@@ -60,6 +60,9 @@ class ResourceType:
     patchable: frozenset[str] | None = None
     #: Sub-documents stored beside the resource (``/exports/{id}/distributed``).
     extras: tuple[str, ...] = field(default=())
+    #: Adds read-only server fields to the document as the API shows it (``view``), given
+    #: the resource's id: an export's listener path.
+    decorate: Callable[[str, JSONDict], None] | None = None
 
 
 REGISTRY: dict[str, ResourceType] = {}

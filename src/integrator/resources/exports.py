@@ -18,6 +18,7 @@ from pydantic import Field
 from integrator.errors import ValidationFailed
 from integrator.resources.base import Block, Document, ResourceType, register
 from integrator.resources.connections import NameValue
+from integrator.store.secrets import MASK
 
 ExportType = Literal[
     "webhook", "distributed", "test", "delta", "once", "tranlinedelta", "simple", "blob", "stream"
@@ -208,6 +209,15 @@ class WebhookSettings(Block):
     challengeSuccessStatusCode: int | None = None
     challengeSuccessMediaType: Literal["json", "xml", "plaintext"] | None = None
     challengeResponseHeaders: list[NameValue] | None = None
+    #: Seconds a timestamped signature (stripe, slack, hubspot) may be old or early.
+    tolerance: int | None = Field(default=None, ge=1, le=86400)
+    #: Deliveries whose key (a header, or a dotted path in a JSON body) was seen within the
+    #: window are acknowledged and not stored again.
+    dedupeHeader: str | None = None
+    dedupePath: str | None = None
+    dedupeWindowSeconds: int | None = Field(default=None, ge=1, le=7 * 86400)
+    #: Read-only: the listener's path (``GET`` shows it; a value sent is ignored).
+    url: str | None = None
 
 
 #: For each ``webhook.verify``, the fields without which no request could be verified.
@@ -297,6 +307,27 @@ def _missing(field: str, message: str) -> ValidationFailed:
     return ValidationFailed.one("missing_required_field", message, field)
 
 
+def listener_path(export_id: str, webhook: dict[str, Any]) -> str:
+    """Where a webhook export listens, under the API's base URL. A secret URL carries its
+    token as a path segment (shown masked, like every secret)."""
+    if webhook.get("verify") == "secret_url":
+        return f"/v1/exports/{export_id}/{webhook.get('token') or MASK}/data"
+    return f"/v1/exports/{export_id}/data"
+
+
+def _listener_url(export_id: str, view: dict[str, Any]) -> None:
+    webhook = view.get("webhook")
+    if view.get("type") == "webhook" and isinstance(webhook, dict):
+        view["webhook"] = {**webhook, "url": listener_path(export_id, webhook)}
+
+
+def _drop_listener_url(doc: dict[str, Any]) -> dict[str, Any]:
+    webhook = doc.get("webhook")
+    if isinstance(webhook, dict) and "url" in webhook:
+        doc["webhook"] = {key: value for key, value in webhook.items() if key != "url"}
+    return doc
+
+
 def _check_export(doc: dict[str, Any]) -> None:
     """Rules across fields: which export types need a connection and which need settings.
 
@@ -343,6 +374,8 @@ EXPORTS = register(
         ),
         api_identifier_prefix="e",
         check=_check_export,
+        normalize=_drop_listener_url,
+        decorate=_listener_url,
         extras=("distributed",),
     )
 )

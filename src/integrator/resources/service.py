@@ -119,6 +119,8 @@ class ResourceService:
             out["apiIdentifier"] = resource.api_identifier
         out["createdAt"] = iso(resource.created_at)
         out["lastModified"] = iso(resource.last_modified)
+        if rtype.decorate is not None:
+            rtype.decorate(resource.id, out)
         return out
 
     def load(self, rtype: ResourceType, id_: str) -> Resource:

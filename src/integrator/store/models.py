@@ -369,3 +369,40 @@ class ScriptLog(Base):
     function: Mapped[str | None] = mapped_column(String(200))
     flow_id: Mapped[str | None] = mapped_column(String(24))
     job_id: Mapped[str | None] = mapped_column(String(24))
+
+
+class WebhookDelivery(Base):
+    """Records a webhook listener accepted, waiting for a job of a flow that reads it.
+
+    One row per listening flow (a delivery to an export two flows read is stored twice). A
+    job's export task claims rows (``job_id``, ``page_index``) and deletes them in the
+    transaction that stores their page, so a delivery is handed to exactly one job page.
+    """
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (Index("ix_webhook_deliveries_claim", "flow_id", "job_id", "id"),)
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
+    account_id: Mapped[str] = mapped_column(String(24))
+    export_id: Mapped[str] = mapped_column(String(24))
+    #: None: no flow listened when it arrived (kept, never processed).
+    flow_id: Mapped[str | None] = mapped_column(String(24))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: The delivery's records, orjson bytes.
+    records: Mapped[bytes] = mapped_column(LargeBinary)
+    count: Mapped[int] = mapped_column(Integer)
+    job_id: Mapped[str | None] = mapped_column(String(24))
+    page_index: Mapped[int | None] = mapped_column(Integer)
+
+
+class WebhookKey(Base):
+    """A dedupe key a listener saw, until ``expires_at`` (its window)."""
+
+    __tablename__ = "webhook_keys"
+    __table_args__ = (Index("ix_webhook_keys_expires_at", "expires_at"),)
+
+    export_id: Mapped[str] = mapped_column(String(24), primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
