@@ -27,9 +27,7 @@ def listener(api: Api, **webhook: Any) -> dict[str, Any]:
 
 def stored(context: AppContext, export_id: str) -> int:
     with context.sessions() as session:
-        count = session.scalar(
-            select(func.count()).where(WebhookDelivery.export_id == export_id)
-        )
+        count = session.scalar(select(func.count()).where(WebhookDelivery.export_id == export_id))
     return int(count or 0)
 
 
@@ -103,9 +101,7 @@ def test_hmac_signed_deliveries_and_a_custom_answer(api: Api, context: AppContex
     assert stored(context, export["_id"]) == 1
 
 
-def test_a_subscription_handshake_is_answered_and_not_stored(
-    api: Api, context: AppContext
-) -> None:
+def test_a_subscription_handshake_is_answered_and_not_stored(api: Api, context: AppContext) -> None:
     export = listener(
         api, challengeSuccessBody="{{challenge}}", challengeSuccessMediaType="plaintext"
     )

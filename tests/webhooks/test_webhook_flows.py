@@ -49,9 +49,7 @@ def webhook_flow(api: Api, fake: FakeSaas, **webhook: Any) -> tuple[dict[str, An
 
 def waiting(context: AppContext, flow_id: str) -> int:
     with context.sessions() as session:
-        count = session.scalar(
-            select(func.count()).where(WebhookDelivery.flow_id == flow_id)
-        )
+        count = session.scalar(select(func.count()).where(WebhookDelivery.flow_id == flow_id))
     return int(count or 0)
 
 

@@ -61,9 +61,10 @@ def seen_before(session: Session, export_id: str, key: str, window_seconds: floa
     values = {"export_id": export_id, "key": key[:200],
               "expires_at": moment + timedelta(seconds=window_seconds)}  # fmt: skip
     dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    inserted = session.execute(insert(WebhookKey).values(**values).on_conflict_do_nothing())
-    return not getattr(inserted, "rowcount", 1)
+    dialect_insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    statement = dialect_insert(WebhookKey).values(**values).on_conflict_do_nothing()
+    # RETURNING, not rowcount: psycopg reports -1 for an ORM session's INSERT.
+    return session.execute(statement.returning(WebhookKey.key)).first() is None
 
 
 def accept(

@@ -328,6 +328,35 @@ def _drop_listener_url(doc: dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
+#: Providers verified their own documented way (``adaptors/webhook/presets.py``): the signing
+#: secret in ``key`` is all they need.
+SIGNED_PROVIDERS = frozenset({"github", "shopify", "stripe", "slack", "hubspot"})
+#: Where a token is looked for, and the field that names the place.
+TOKEN_PLACES = {"body": "path", "header": "tokenHeaderName", "queryParam": "tokenQueryParamName"}
+
+
+def _check_webhook(webhook: dict[str, Any]) -> None:
+    """A listener that could verify no request is refused when saved, not at delivery."""
+    if webhook.get("provider") in SIGNED_PROVIDERS:
+        if not webhook.get("key"):
+            raise _missing(
+                "webhook.key", f"The {webhook['provider']} preset needs its signing secret."
+            )
+        return
+    verify = webhook.get("verify")
+    if not verify:
+        raise _missing("webhook.verify", "webhook.verify says how requests are verified.")
+    for name in WEBHOOK_NEEDS[verify]:
+        if not webhook.get(name):
+            raise _missing(f"webhook.{name}", f"webhook.verify '{verify}' needs webhook.{name}.")
+    if verify == "token":
+        place = TOKEN_PLACES[webhook.get("tokenLocation") or "body"]
+        if not webhook.get(place):
+            raise _missing(f"webhook.{place}", f"A token in the request needs webhook.{place}.")
+        if webhook.get("tokenHeaderScheme") == "custom" and not webhook.get("customTokenScheme"):
+            raise _missing("webhook.customTokenScheme", "A custom scheme needs its name.")
+
+
 def _check_export(doc: dict[str, Any]) -> None:
     """Rules across fields: which export types need a connection and which need settings.
 
@@ -343,14 +372,7 @@ def _check_export(doc: dict[str, Any]) -> None:
         webhook = doc.get("webhook")
         if not isinstance(webhook, dict):
             raise _missing("webhook", "A webhook export needs its 'webhook' settings.")
-        verify = webhook.get("verify")
-        if not verify:
-            raise _missing("webhook.verify", "webhook.verify says how requests are verified.")
-        for name in WEBHOOK_NEEDS[verify]:
-            if not webhook.get(name):
-                raise _missing(
-                    f"webhook.{name}", f"webhook.verify '{verify}' needs webhook.{name}."
-                )
+        _check_webhook(webhook)
     elif kind == "delta" and not is_http and not isinstance(doc.get("delta"), dict):
         raise _missing("delta", "A delta export needs its 'delta' settings (delta.dateField).")
     elif kind == "once" and not is_http:
