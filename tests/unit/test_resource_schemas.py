@@ -324,7 +324,13 @@ def test_export_needs_a_connection_unless_it_is_a_webhook_or_simple() -> None:
     ("webhook", "field"),
     [
         (None, "webhook"),
-        ({"provider": "github"}, "webhook.verify"),
+        # A signed preset verifies its own way: it needs only its signing secret.
+        ({"provider": "github"}, "webhook.key"),
+        ({"provider": "jira"}, "webhook.verify"),
+        (
+            {"verify": "token", "token": "t" * 16, "tokenLocation": "header"},
+            "webhook.tokenHeaderName",
+        ),
         ({"verify": "hmac", "header": "X-Sig"}, "webhook.key"),
         ({"verify": "token", "path": "token"}, "webhook.token"),
         ({"verify": "basic", "username": "u"}, "webhook.password"),

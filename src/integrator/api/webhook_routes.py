@@ -88,12 +88,16 @@ class Listeners:
         self._writer: threading.Thread | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
-    def get(self, export_id: str) -> Listener | None:
-        now = time.monotonic()
+    async def get(self, export_id: str) -> Listener | None:
+        """The listener, from the cache without leaving the event loop when it is fresh."""
         with self._lock:
             cached = self._cache.get(export_id)
-        if cached is not None and now - cached[0] < LISTENER_TTL:
+        if cached is not None and time.monotonic() - cached[0] < LISTENER_TTL:
             return cached[1]
+        return await run_in_threadpool(self._refresh, export_id)
+
+    def _refresh(self, export_id: str) -> Listener | None:
+        now = time.monotonic()
         listener = self._load(export_id)
         with self._lock:
             if len(self._cache) > 10_000:
@@ -208,7 +212,7 @@ def _dedupe_key(webhook: dict[str, Any], delivery: Delivery) -> str | None:
 async def _receive(request: Request, export_id: str, token: str | None) -> Response:
     context = app_context(request)
     listeners: Listeners = context.listeners
-    listener = await run_in_threadpool(listeners.get, export_id)
+    listener = await listeners.get(export_id)
     if listener is None:
         raise NotFound(f"No webhook listener at export '{export_id}'.")
     body = await request.body()
