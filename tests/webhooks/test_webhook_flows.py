@@ -11,6 +11,7 @@ import json
 import statistics
 import time
 from concurrent.futures import ProcessPoolExecutor
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -19,6 +20,7 @@ from engine.test_flow_runs import make_connection
 from engine.test_flow_steps import customers_import
 from fakes import FakeSaas
 from integrator.api.context import AppContext
+from integrator.engine import webhooks
 from integrator.store.models import WebhookDelivery
 from webhooks.load import deliver_all
 
@@ -109,3 +111,21 @@ def test_ten_thousand_deliveries_from_fifty_clients_lose_nothing(
         p99 = latencies[int(len(latencies) * 0.99) - 1] * 1000
         print(f"\n{total} deliveries from {clients} clients: accept p50 {p50:.1f} ms, "
               f"p99 {p99:.1f} ms")  # fmt: skip
+
+
+def test_housekeeping_finds_deliveries_no_job_is_reading(api: Api, context: AppContext) -> None:
+    """A process that stored deliveries and stopped before starting the flow: the scheduler's
+    housekeeping lists the flow once the grace has passed, and starting it processes them."""
+    with FakeSaas.running(records=0) as fake:
+        export, flow = webhook_flow(api, fake)
+        with context.sessions.begin() as session:  # stored, never triggered
+            records = [{"id": n, "email": f"late{n}@example.com"} for n in (1, 2, 3)]
+            webhooks.accept(session, api.account_id, export["_id"], [flow["_id"]], records)
+        soon = datetime.now(UTC) + timedelta(seconds=1)
+        assert (api.account_id, flow["_id"]) not in webhooks.waiting_flows(context.sessions, soon)
+        later = datetime.now(UTC) + webhooks.BACKLOG_GRACE + timedelta(seconds=1)
+        assert (api.account_id, flow["_id"]) in webhooks.waiting_flows(context.sessions, later)
+        context.runner.run_flow(api.account_id, flow["_id"], scheduled=True)
+        settle(api, context, fake, flow["_id"], 3)
+        assert sorted(c["external_id"] for c in fake.customers.values()) == [1, 2, 3]
+        assert (api.account_id, flow["_id"]) not in webhooks.waiting_flows(context.sessions, later)

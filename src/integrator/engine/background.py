@@ -16,6 +16,7 @@ from integrator.engine.celery_app import EmbeddedWorker
 from integrator.engine.leases import dispatch_waiting, resume_stale
 from integrator.engine.runner import FlowRunner
 from integrator.engine.scheduler import Scheduler
+from integrator.errors import IntegratorError
 from integrator.hooks.tokens import purge_expired_tokens
 
 log = logging.getLogger("integrator.engine")
@@ -50,7 +51,10 @@ class Background:
             dispatch_waiting(sessions, runner.queue)
             purge_expired_tokens(sessions)
             for account_id, flow_id in webhooks.waiting_flows(sessions):
-                runner.run_flow(account_id, flow_id, scheduled=True)
+                try:
+                    runner.run_flow(account_id, flow_id, scheduled=True)
+                except IntegratorError as exc:  # a flow deleted meanwhile: its deliveries stay
+                    log.warning("flow %s has deliveries waiting but cannot run: %s", flow_id, exc)
             webhooks.purge_keys(sessions)
 
         self.scheduler = Scheduler(
