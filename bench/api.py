@@ -93,20 +93,28 @@ BARE_APP = textwrap.dedent(
 )
 
 
-def start_bare(workdir: Path, body: bytes, port: int) -> subprocess.Popen[bytes]:
-    (workdir / "bare_app.py").write_text(BARE_APP)
-    (workdir / "body.json").write_bytes(body)
+def serve_module(
+    workdir: Path, name: str, source: str, port: int, argument: str
+) -> subprocess.Popen[bytes]:
+    """Serve ``app`` of the module ``source`` on uvicorn in a process of its own; the module
+    reads ``argument`` as ``sys.argv[1]``."""
+    (workdir / f"{name}.py").write_text(source)
     code = (
-        "import sys, uvicorn; sys.path.insert(0, sys.argv[2]); import bare_app; "
-        "uvicorn.run(bare_app.app, host='127.0.0.1', port=int(sys.argv[3]), "
+        f"import sys, uvicorn; sys.path.insert(0, sys.argv[2]); import {name}; "
+        f"uvicorn.run({name}.app, host='127.0.0.1', port=int(sys.argv[3]), "
         "log_level='warning', access_log=False)"
     )
     return subprocess.Popen(
-        [sys.executable, "-c", code, str(workdir / "body.json"), str(workdir), str(port)],
+        [sys.executable, "-c", code, argument, str(workdir), str(port)],
         cwd=workdir,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+
+
+def start_bare(workdir: Path, body: bytes, port: int) -> subprocess.Popen[bytes]:
+    (workdir / "body.json").write_bytes(body)
+    return serve_module(workdir, "bare_app", BARE_APP, port, str(workdir / "body.json"))
 
 
 def _client_loop(port: int, path: str, seconds: float, counter: object) -> None:

@@ -25,7 +25,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from api import free_port, request, start_integrator, wait_until_up
+from api import free_port, request, serve_module, start_integrator, wait_until_up
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
@@ -70,18 +70,7 @@ BARE_APP = textwrap.dedent(
 
 
 def start_bare(workdir: Path, port: int) -> subprocess.Popen[bytes]:
-    (workdir / "bare_hook.py").write_text(BARE_APP)
-    code = (
-        "import sys, uvicorn; sys.path.insert(0, sys.argv[2]); import bare_hook; "
-        "uvicorn.run(bare_hook.app, host='127.0.0.1', port=int(sys.argv[3]), "
-        "log_level='warning', access_log=False)"
-    )
-    return subprocess.Popen(
-        [sys.executable, "-c", code, str(workdir / "bare.db"), str(workdir), str(port)],
-        cwd=workdir,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    return serve_module(workdir, "bare_hook", BARE_APP, port, str(workdir / "bare.db"))
 
 
 def measure(url: str, seconds: float, workdir: Path) -> float:

@@ -103,3 +103,27 @@ def test_two_processes_refresh_a_rotating_token_once(
     assert statuses == [200] * 8
     assert token_requests(fake)[before:] == [200]  # one refresh, no invalid_grant
     assert sum(getattr(c.auth, "refresh_count", 0) for c in clients) == 1
+
+
+def test_tokens_adopted_after_they_expired_are_refreshed_within_the_request(
+    fake: FakeSaas, stored: dict[str, tuple[str | None, str | None]]
+) -> None:
+    """Process B adopts the tokens process A stored; when those expired before B used them,
+    B's request re-authenticates once more (a real refresh) instead of failing."""
+    connection = connection_with_tokens(fake)
+    token = connection["http"]["auth"]["token"]
+    stored[connection["_id"]] = (token["token"], token["refreshToken"])
+
+    def keep(tokens: TokenSet) -> None:
+        stored[connection["_id"]] = (tokens.access_token, tokens.refresh_token)
+
+    first, second = (ConnectionClient(connection, on_token=keep) for _ in range(2))
+    fake.expire_tokens()
+    assert first.request("GET", "/ping").status_code == 200  # A refreshes and stores
+    fake.expire_tokens()  # ...and A's new token expires before B ever uses it
+    before = len(token_requests(fake))
+    assert second.request("GET", "/ping").status_code == 200  # B adopts, then refreshes
+    assert token_requests(fake)[before:] == [200]  # with A's refresh token: no invalid_grant
+    assert getattr(second.auth, "refresh_count", 0) == 1
+    for client in (first, second):
+        client.close()

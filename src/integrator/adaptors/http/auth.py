@@ -97,8 +97,10 @@ class Auth:
     def credentials(self) -> Credentials:
         return Credentials()
 
-    def reauthenticate(self, generation: int) -> None:
-        """Get new credentials unless another thread already replaced ``generation``."""
+    def reauthenticate(self, generation: int) -> bool:
+        """Get new credentials unless another thread already replaced ``generation``; True
+        when they are another process's, adopted rather than obtained (they may be close to
+        expiring, so a request refused with them may re-authenticate once more)."""
         raise AuthFailed("These credentials cannot be renewed automatically.")
 
     def secrets(self) -> list[str]:
@@ -245,42 +247,58 @@ class OAuth2Auth(TokenAuth):
             state = self._state
         return state.access_token, state.generation
 
-    def reauthenticate(self, generation: int) -> None:
+    def reauthenticate(self, generation: int) -> bool:
         with self._lock:
             if self._state.generation != generation:
-                return  # another thread refreshed while we waited
+                return False  # another thread refreshed while we waited
             coordinator = self._coordinator
             if self.connection_id and coordinator.shared:
-                self._refresh_shared(coordinator, self.connection_id)
-                return
+                return self._refresh_shared(coordinator, self.connection_id)
             self._state = self._fetch(self._state)
             self.refresh_count += 1
         if self._on_token is not None:
             self._on_token(self._state)
+        return False
 
-    def _refresh_shared(self, coordinator: RefreshCoordinator, connection_id: str) -> None:
+    def _refresh_shared(self, coordinator: RefreshCoordinator, connection_id: str) -> bool:
         """Refresh under the connection's cross-process lock, or adopt the tokens another
-        process stored while we waited (see ``refresh.py``). Runs under ``self._lock``."""
+        process stored while we waited (see ``refresh.py``); True when adopted. Runs under
+        ``self._lock``."""
         with coordinator.lock(connection_id):
             state = self._state
-            assert coordinator.stored_tokens is not None
-            stored = coordinator.stored_tokens(connection_id)
-            if stored is not None:
-                access, refresh = stored
-                moved = (refresh is not None and refresh != state.refresh_token) or (
-                    access is not None and access != state.access_token
-                )
-                if moved:
-                    self._seen.extend(t for t in (access, refresh) if t)
-                    self._state = TokenSet(
-                        access, refresh or state.refresh_token, None, state.generation + 1
-                    )
-                    return
-            self._state = self._fetch(state)
+            if self._adopt_stored(coordinator, connection_id, state):
+                return True
+            try:
+                self._state = self._fetch(state)
+            except AuthFailed:
+                # Refused (a rotated refresh token another process used): if that process's
+                # tokens are stored by now, they are ours too.
+                if self._adopt_stored(coordinator, connection_id, state):
+                    return True
+                raise
             self.refresh_count += 1
             # Stored before the lock is released, so the next process finds it.
             if self._on_token is not None:
                 self._on_token(self._state)
+            return False
+
+    def _adopt_stored(
+        self, coordinator: RefreshCoordinator, connection_id: str, state: TokenSet
+    ) -> bool:
+        """Adopt the connection's stored tokens when another process replaced ours."""
+        assert coordinator.stored_tokens is not None
+        stored = coordinator.stored_tokens(connection_id)
+        if stored is None:
+            return False
+        access, refresh = stored
+        moved = (refresh is not None and refresh != state.refresh_token) or (
+            access is not None and access != state.access_token
+        )
+        if moved:
+            self._seen.extend(t for t in (access, refresh) if t)
+            generation = state.generation + 1
+            self._state = TokenSet(access, refresh or state.refresh_token, None, generation)
+        return moved
 
     def _fetch(self, state: TokenSet) -> TokenSet:
         form: dict[str, str] = {}

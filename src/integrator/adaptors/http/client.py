@@ -81,6 +81,8 @@ MAX_RETRY_AFTER = 300.0
 DEFAULT_RETRY_AFTER = 1.0
 #: How many rate-limited responses one request may wait out before giving up.
 MAX_RATE_LIMIT_WAITS = 50
+#: Re-authentications one request may cause before a 401 is final.
+MAX_REAUTHENTICATIONS = 2
 SNIPPET = 500
 
 
@@ -222,7 +224,7 @@ class ConnectionClient:
         """
         method = method.upper()
         target = self.resolve(url)
-        state = {"rate_waits": 0, "reauthenticated": False}
+        state = {"rate_waits": 0, "reauthenticated": 0, "may_reauthenticate": 1}
         response: httpx2.Response | None = None
         try:
             for attempt in stamina.retry_context(
@@ -348,10 +350,16 @@ class ConnectionClient:
                 self._sleep(wait)
                 continue
             if self._is_auth_failure(response):
-                if self.auth.reauthenticates and not state["reauthenticated"]:
-                    state["reauthenticated"] = True
+                # Once, or twice when the first time adopted another process's tokens: they
+                # may have expired meanwhile, and the second time they are refreshed.
+                if (
+                    self.auth.reauthenticates
+                    and state["reauthenticated"] < state["may_reauthenticate"]
+                ):
+                    state["reauthenticated"] += 1
                     self._log(request, response, number, "auth failed: re-authenticating")
-                    self.auth.reauthenticate(credentials.generation)
+                    if self.auth.reauthenticate(credentials.generation):
+                        state["may_reauthenticate"] = MAX_REAUTHENTICATIONS
                     continue
                 self._log(request, response, number, None)
                 raise AuthFailed(
