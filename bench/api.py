@@ -135,29 +135,29 @@ def _client_loop(port: int, path: str, seconds: float, counter: object) -> None:
         counter.value += done  # type: ignore[attr-defined]
 
 
+def wrk_rate(wrk: str, *arguments: str) -> float:
+    """Run wrk; its requests per second, refusing a run with any non-2xx answer."""
+    out = subprocess.run([wrk, *arguments], capture_output=True, text=True, check=True).stdout
+    if "Non-2xx" in out:
+        raise RuntimeError(out)
+    found = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    assert found, out
+    return float(found.group(1))
+
+
 def measure(port: int, path: str, seconds: float) -> float:
     """Requests per second for ``GET path`` with 32 keep-alive connections."""
     wrk = shutil.which("wrk")
     if wrk:
-        out = subprocess.run(
-            [
-                wrk,
-                "-t1",
-                "-c32",
-                f"-d{seconds:g}s",
-                "-H",
-                f"Authorization: Bearer {TOKEN}",
-                f"http://127.0.0.1:{port}{path}",
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-        if "Non-2xx" in out:
-            raise RuntimeError(out)
-        found = re.search(r"Requests/sec:\s+([\d.]+)", out)
-        assert found, out
-        return float(found.group(1))
+        return wrk_rate(
+            wrk,
+            "-t1",
+            "-c32",
+            f"-d{seconds:g}s",
+            "-H",
+            f"Authorization: Bearer {TOKEN}",
+            f"http://127.0.0.1:{port}{path}",
+        )
     counter = multiprocessing.Value("q", 0)
     clients = [
         multiprocessing.Process(target=_client_loop, args=(port, path, seconds, counter))

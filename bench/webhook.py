@@ -13,7 +13,6 @@ clients in a process of their own. No flow listens, so only accepting is measure
 from __future__ import annotations
 
 import argparse
-import re
 import shutil
 import signal
 import statistics
@@ -25,7 +24,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from api import free_port, request, serve_module, start_integrator, wait_until_up
+from api import free_port, request, serve_module, start_integrator, wait_until_up, wrk_rate
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
@@ -84,17 +83,7 @@ def measure(url: str, seconds: float, workdir: Path) -> float:
             'wrk.headers["Content-Type"] = "application/json"\n'
             f'wrk.headers["X-Token"] = "{LISTENER_TOKEN}"\n'
         )
-        out = subprocess.run(
-            [wrk, "-t2", f"-c{CLIENTS}", f"-d{seconds:g}s", "-s", str(script), url],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-        if "Non-2xx" in out:
-            raise RuntimeError(out)
-        found = re.search(r"Requests/sec:\s+([\d.]+)", out)
-        assert found, out
-        return float(found.group(1))
+        return wrk_rate(wrk, "-t2", f"-c{CLIENTS}", f"-d{seconds:g}s", "-s", str(script), url)
     count = int(seconds * 1000)
     started = time.perf_counter()
     with ProcessPoolExecutor(max_workers=1) as pool:

@@ -122,16 +122,6 @@ def purge_keys(sessions: sessionmaker[Session]) -> int:
     return 0
 
 
-def waiting_count(session: Session, flow_id: str) -> int:
-    """Records waiting for the flow (claimed or not); for tests and the docs' checks."""
-    total = session.scalar(
-        select(func.coalesce(func.sum(WebhookDelivery.count), 0)).where(
-            WebhookDelivery.flow_id == flow_id
-        )
-    )
-    return int(total or 0)
-
-
 class WebhookPages:
     """A webhook export's pages for one job: the deliveries waiting for its flow."""
 
@@ -257,6 +247,5 @@ __all__ = [
     "owner_of",
     "purge_keys",
     "seen_before",
-    "waiting_count",
     "waiting_flows",
 ]

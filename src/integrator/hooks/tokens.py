@@ -1,7 +1,7 @@
 """One-time tokens: the bearer token a hook, wrapper, installer, uninstaller or settings call
 gets (``options.bearerToken``) to call back into ``/v1``.
 
-A token works until the call returns (``one_time_token`` revokes it on the way out, whatever
+A token works until the call returns (``CallToken.revoke`` on the way out, whatever
 happened) or for ``TTL_SECONDS`` at most. What it may do depends on who the call is for:
 
 - a connector's call (``connector_id`` set): the token's scope is ``connector``; it sees
@@ -14,11 +14,16 @@ token; the ``ot_`` prefix tells people reading a log what kind of token they are
 The API looks one-time tokens up on every request (never cached), so a revoked one stops
 working at once in every process.
 
-Usage (the hook runner)::
+Usage (the hook runner, ``hooks/runner.py``)::
 
-    with one_time_token(runner.sessions, account_id, connector_id) as token:
-        options["bearerToken"] = token
+    token = CallToken(sessions, account_id, connector_id)
+    options["bearerToken"] = token.clear  # stored when first presented: token.store()
+    try:
         result = run_the_hook(options)
+    finally:
+        token.revoke()
+
+``one_time_token`` is the same for a block that hands its token out at once.
 """
 
 from __future__ import annotations
@@ -184,20 +189,13 @@ def one_time_token(
     *,
     ttl_seconds: float = TTL_SECONDS,
 ) -> Iterator[str]:
-    """A one-time token for the duration of the block: minted (and committed, so the API sees
-    it) on entry, revoked on exit, even when the block raises. Each runs in its own short
-    transaction. A failed revoke is logged, not raised: the token expires anyway and must not
-    hide the call's own outcome."""
-    with _session(sessions) as session, session.begin():
-        token = mint(session, account_id, connector_id=connector_id, ttl_seconds=ttl_seconds)
+    """A one-time token for the duration of the block: stored (and committed, so the API sees
+    it) on entry, revoked on exit, even when the block raises (``CallToken``)."""
+    token = CallToken(sessions, account_id, connector_id, ttl_seconds=ttl_seconds)
     try:
-        yield token
+        yield token.store()
     finally:
-        try:
-            with _session(sessions) as session, session.begin():
-                revoke(session, token)
-        except Exception:
-            log.exception("Revoking a one-time token of account %s failed", account_id)
+        token.revoke()
 
 
 __all__ = [
